@@ -1,0 +1,36 @@
+# Two commands on a fresh machine (see README):  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: install run test lint bench-clean clean-venv
+
+# The virtualenv is rebuilt whenever the lock file or pyproject.toml changes.
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet -p $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+## The main job: the whole pipeline through DVC (only what changed is rebuilt).
+run: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
+
+## Lint, then the test suite.
+test: install lint
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench-clean: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_clean.py
+
+clean-venv:
+	rm -rf $(VENV)

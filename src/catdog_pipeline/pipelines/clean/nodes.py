@@ -1,0 +1,175 @@
+"""Clean: decode every candidate, quarantine the unusable, resize, and remove duplicates."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from catdog_pipeline.datasets import staging_folder
+from catdog_pipeline.images import RESIZE_MODES
+
+from .duplicates import group_ids, near_duplicate_pairs, pairs_of_equal
+from .normalize import NormalizeSettings, normalize_file
+
+logger = logging.getLogger(__name__)
+
+DECODED_COLUMNS = {
+    "detail": "string",
+    "width": "Int64",
+    "height": "Int64",
+    "mode": "string",
+    "format": "string",
+    "pixel_sha256": "string",
+    "phash": "string",
+    "image_path": "string",
+}
+CLASS_STATUSES = ("kept", "quarantined", "duplicate", "conflict")
+CHUNK = 32  # files per task sent to a worker: amortises inter-process overhead
+
+
+def normalize_settings(output_dir: Path, image: Mapping, clean: Mapping) -> NormalizeSettings:
+    """Check the `image` and `clean` parameters and bundle what the workers need."""
+    size = tuple(int(side) for side in image["size"])
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"image.size must be [height, width], each >= 8; got {image['size']}")
+    if image["resize_mode"] not in RESIZE_MODES:
+        raise ValueError(
+            f"image.resize_mode must be one of {RESIZE_MODES}, got {image['resize_mode']!r}"
+        )
+    if not 1 <= int(clean["jpeg_quality"]) <= 100:
+        raise ValueError(f"clean.jpeg_quality must be 1..100, got {clean['jpeg_quality']}")
+    return NormalizeSettings(
+        output_dir=str(output_dir),
+        size=size,
+        resize_mode=image["resize_mode"],
+        max_pixels=int(image["max_pixels"]),
+        min_side=int(clean["min_side"]),
+        jpeg_quality=int(clean["jpeg_quality"]),
+    )
+
+
+def normalize_images(
+    raw_images: Path, raw_inventory: pd.DataFrame, image: Mapping, clean: Mapping
+) -> tuple[Path, pd.DataFrame]:
+    """Decode every candidate in a process pool; write the usable ones as clean JPEGs.
+
+    Returns the staging folder of clean images (saved as `clean_images`) and the inventory
+    with each candidate's outcome: status `decoded` or `quarantined` (with its reason),
+    original size, mode and format, pixel and perceptual hashes, and clean image path.
+    """
+    staged = staging_folder("clean")
+    settings = normalize_settings(staged, image, clean)
+    candidates = raw_inventory.index[raw_inventory["status"] == "candidate"]
+    files = [str(raw_images / path) for path in raw_inventory.loc[candidates, "raw_path"]]
+    outcomes = pd.DataFrame(
+        list(_normalize_all(files, settings, workers=int(clean["workers"]))), index=candidates
+    ).reindex(columns=["status", "reason", *DECODED_COLUMNS])
+    inspected = raw_inventory.join(outcomes[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
+    inspected.loc[candidates, ["status", "reason"]] = outcomes[["status", "reason"]]
+    return staged, inspected
+
+
+def _normalize_all(
+    files: Sequence[str], settings: NormalizeSettings, workers: int
+) -> Iterator[dict]:
+    work = partial(normalize_file, settings=settings)
+    workers = workers or os.cpu_count() or 1
+    progress = {"total": len(files), "desc": "clean", "unit": "img", "mininterval": 1.0}
+    if workers == 1 or len(files) < 2 * CHUNK:
+        yield from tqdm(map(work, files), **progress)
+        return
+    # forkserver: workers never inherit a parent that may already hold TensorFlow's threads.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from tqdm(pool.map(work, files, chunksize=CHUNK), **progress)
+
+
+def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
+    """Turn decoded rows into kept, duplicate or conflict rows: the image manifest.
+
+    Images with equal pixels or perceptual hashes within `clean.near_duplicate_distance` bits
+    form a group. A group whose members carry one label keeps its largest image; a group
+    mixing labels is dropped whole as a label conflict.
+    """
+    manifest = inspected.copy()
+    manifest["duplicate_group"] = -1
+    decoded = manifest.index[manifest["status"] == "decoded"]
+    manifest.loc[decoded, "status"] = "kept"
+    frame = manifest.loc[decoded]
+    pairs = np.concatenate(
+        [
+            pairs_of_equal(frame["pixel_sha256"].tolist()),
+            near_duplicate_pairs(frame["phash"].tolist(), int(clean["near_duplicate_distance"])),
+        ]
+    )
+    components = group_ids(len(frame), pairs)
+    shared = np.bincount(components)[components] > 1
+    manifest.loc[decoded[shared], "duplicate_group"] = pd.factorize(components[shared])[0]
+    for _, members in manifest.loc[decoded[shared]].groupby("duplicate_group"):
+        manifest.loc[members.index, ["status", "reason"]] = _resolve_group(members)
+    manifest["duplicate_group"] = manifest["duplicate_group"].astype("int64")
+    return manifest
+
+
+def _resolve_group(members: pd.DataFrame) -> pd.DataFrame:
+    """Status and reason for each member of one duplicate group."""
+    if members["label"].nunique() > 1:
+        return pd.DataFrame({"status": "conflict", "reason": "label_conflict"}, members.index)
+    pixels = (members["width"] * members["height"]).astype("int64")
+    ranked = members.assign(pixels=-pixels).sort_values(["pixels", "original_path"])
+    keeper = ranked.iloc[0]
+    same_pixels = members["pixel_sha256"] == keeper["pixel_sha256"]
+    outcome = pd.DataFrame(
+        {
+            "status": "duplicate",
+            "reason": np.where(same_pixels, "exact_duplicate", "near_duplicate"),
+        },
+        members.index,
+    )
+    outcome.loc[keeper.name] = ("kept", None)
+    return outcome
+
+
+def summarize_cleaning(image_manifest: pd.DataFrame) -> dict:
+    """Counts for the data-quality report: by status, by reason, by class."""
+    status = image_manifest["status"]
+
+    def reasons(name: str) -> dict[str, int]:
+        counts = image_manifest.loc[status == name, "reason"].value_counts()
+        return {str(reason): int(n) for reason, n in sorted(counts.items())}
+
+    per_class = {
+        str(label): {
+            "seen": int(len(rows)),
+            **{name: int((rows["status"] == name).sum()) for name in CLASS_STATUSES},
+        }
+        for label, rows in image_manifest.dropna(subset=["label"]).groupby("label")
+    }
+    summary = {
+        "files_seen": int(len(image_manifest)),
+        "skipped_non_images": int((status == "skipped").sum()),
+        "skipped": reasons("skipped"),
+        "rejected_archive_entries": int((status == "rejected").sum()),
+        "rejected": reasons("rejected"),
+        "quarantined": reasons("quarantined"),
+        "duplicates_removed": int((status == "duplicate").sum()),
+        "duplicate_groups": int(image_manifest["duplicate_group"].max() + 1),
+        "label_conflicts": int((status == "conflict").sum()),
+        "kept": int((status == "kept").sum()),
+        "per_class": per_class,
+    }
+    logger.info(
+        "Clean: %(files_seen)d files, %(kept)d kept, %(duplicates_removed)d duplicates, "
+        "%(label_conflicts)d in label conflicts",
+        summary,
+    )
+    return summary

@@ -1,0 +1,66 @@
+"""Decode, check and resize one raw file; runs in worker processes, so it is small and pure."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+import numpy as np
+
+from catdog_pipeline.images import UnusableImage, decode, encode_jpeg, fit_to_size, to_rgb
+
+
+@dataclass(frozen=True)
+class NormalizeSettings:
+    """What a worker needs to turn a raw file into a clean one."""
+
+    output_dir: str
+    size: tuple[int, int]
+    resize_mode: str
+    max_pixels: int
+    min_side: int
+    jpeg_quality: int
+
+
+def normalize_file(raw_file: str, settings: NormalizeSettings) -> dict:
+    """Inspect one raw file and, if usable, write its clean JPEG; return its manifest fields."""
+    try:
+        image, image_format = decode(
+            Path(raw_file), max_pixels=settings.max_pixels, min_side=settings.min_side
+        )
+    except UnusableImage as unusable:
+        return {"status": "quarantined", "reason": unusable.reason, "detail": unusable.detail}
+    original_mode = image.mode
+    rgb = to_rgb(image)
+    pixels = np.asarray(rgb)
+    digest = hashlib.sha256(f"{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
+    image_path = f"{digest[:2]}/{digest}.jpg"
+    clean = fit_to_size(rgb, settings.size, settings.resize_mode)
+    _write_once(Path(settings.output_dir) / image_path, encode_jpeg(clean, settings.jpeg_quality))
+    return {
+        "status": "decoded",
+        "reason": None,
+        "detail": None,
+        "width": rgb.width,
+        "height": rgb.height,
+        "mode": original_mode,
+        "format": image_format,
+        "pixel_sha256": digest,
+        "phash": str(imagehash.phash(rgb)),
+        "image_path": image_path,
+    }
+
+
+def _write_once(target: Path, data: bytes) -> None:
+    """Write atomically; identical pixels give an identical file, so an existing one is kept."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(temporary, target)

@@ -1,0 +1,71 @@
+"""Split: kept images -> train/val/test, stratified by label, seeded, leakage-safe."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+SPLIT_COLUMNS = ["image_path", "original_path", "label", "label_index", "split", "group"]
+
+
+def split_fractions(split: Mapping) -> np.ndarray:
+    """The `split.fractions` for train, val and test, checked."""
+    fractions = split["fractions"]
+    if set(fractions) != set(SPLITS):
+        raise ValueError(f"split.fractions must name exactly {SPLITS}; got {sorted(fractions)}")
+    values = np.array([float(fractions[name]) for name in SPLITS])
+    if (values < 0).any() or not np.isclose(values.sum(), 1.0):
+        raise ValueError(f"split.fractions must be >= 0 and add up to 1; got {dict(fractions)}")
+    return values
+
+
+def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping) -> pd.DataFrame:
+    """Give every kept image a split, class by class, moving whole leakage groups together.
+
+    A group is a duplicate group (images of one photo); an image outside any group is a group
+    of one. Groups are shuffled with `split.seed` and dealt out until each split holds its
+    fraction of the class's images.
+    """
+    fractions = split_fractions(split)
+    class_names = list(classes)
+    kept = image_manifest[image_manifest["status"] == "kept"].copy()
+    unknown = set(kept["label"]) - set(class_names)
+    if unknown:
+        raise ValueError(f"Labels {sorted(unknown)} are not in params `classes` {class_names}")
+    lone = kept["duplicate_group"] < 0
+    kept["group"] = kept["duplicate_group"]
+    kept.loc[lone, "group"] = kept["group"].max() + 1 + np.arange(int(lone.sum()))
+    rng = np.random.default_rng(int(split["seed"]))
+    kept["split"] = ""
+    for label in class_names:
+        rows = kept[kept["label"] == label]
+        sizes = rows.groupby("group").size().sort_index()
+        order = sizes.index[rng.permutation(len(sizes))]
+        ends = np.cumsum(sizes.loc[order].to_numpy())
+        bounds = np.cumsum(fractions)[:-1] * ends[-1] if len(ends) else []
+        group_split = pd.Series(np.searchsorted(bounds, ends, side="left"), index=order)
+        kept.loc[rows.index, "split"] = [SPLITS[i] for i in group_split.loc[rows["group"]]]
+    kept["label_index"] = kept["label"].map({name: i for i, name in enumerate(class_names)})
+    result = kept[SPLIT_COLUMNS].sort_values(["split", "label", "image_path"])
+    logger.info("Split: %s", result["split"].value_counts().to_dict())
+    return result.reset_index(drop=True).astype({"label_index": "int64", "group": "int64"})
+
+
+def build_data_quality_report(clean_summary: Mapping, split_manifest: pd.DataFrame) -> dict:
+    """The cleaning counts plus images per split and class: reports/data_quality.json."""
+    counts = split_manifest.groupby(["split", "label"]).size()
+    splits = {
+        name: {str(label): int(n) for label, n in counts.get(name, pd.Series()).items()}
+        for name in SPLITS
+    }
+    per_class = {
+        label: {**figures, **{name: splits[name].get(label, 0) for name in SPLITS}}
+        for label, figures in clean_summary["per_class"].items()
+    }
+    return {**clean_summary, "per_class": per_class, "splits": splits}

@@ -1,0 +1,97 @@
+"""Shared fixtures: real-photo archives from ../shared, a throwaway project copy, tiny images."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def _shared_archive(name: str) -> Path:
+    archive = SHARED_DATASETS / name
+    if not archive.is_file():
+        pytest.skip(f"{archive} is absent: the real-photo archives live in ../shared/datasets")
+    return archive
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """The checkout under test."""
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_mini_zip() -> Path:
+    """The 600-photo PetImages archive beside the checkout (skips where it is absent)."""
+    return _shared_archive("petimages-180-mini.zip")
+
+
+def project_files() -> list[str]:
+    """The project's files as git sees them: tracked, plus untracked ones it does not ignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return sorted({name for name in listed.split("\0") if name})
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the project (code, config, DVC files; no data, no venv) into a fresh git repo."""
+    for name in project_files():
+        source = PROJECT_ROOT / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-qm", "project copy"], cwd=destination, check=True)
+    return destination
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway copy of the project to run Kedro and DVC in; downloads cached in tmp_path."""
+    project = copy_project(tmp_path / "project")
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "download-cache"))
+    monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return project
+
+
+@pytest.fixture
+def make_image() -> Callable[..., Path]:
+    """Write a small test image: make_image(path, size=(w, h), mode='RGB', fmt='JPEG', seed=0)."""
+
+    def make(
+        path: Path,
+        size: tuple[int, int] = (64, 48),
+        mode: str = "RGB",
+        fmt: str = "JPEG",
+        seed: int = 0,
+        **save_args,
+    ) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A random 6x6 colour grid, smoothly upscaled: distinct seeds give distinct photos.
+        grid = np.random.default_rng(seed).integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        image = Image.fromarray(grid).resize(size, Image.Resampling.BICUBIC)
+        image.convert(mode).save(path, format=fmt, **save_args)
+        return path
+
+    return make

@@ -1,0 +1,83 @@
+"""dvc.yaml and the Kedro pipelines describe one graph: the check that keeps them in step."""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+from kedro.pipeline import Pipeline, node
+
+from catdog_pipeline.consistency import mismatches, project_mismatches
+
+
+def test_the_project_dvc_yaml_matches_its_kedro_pipelines(project_root) -> None:
+    assert project_mismatches(project_root) == []
+
+
+def _identity(*args):
+    return args[0]
+
+
+PIPELINES = {
+    "shrink": Pipeline(
+        [
+            node(_identity, ["photos", "params:shrink.size"], "small", name="a"),
+            node(_identity, ["small", "params:shrink"], "summary", name="b"),
+        ]
+    )
+}
+CATALOG = {
+    "photos": {"type": "x", "path": "data/photos"},
+    "small": {"type": "x", "filepath": "data/small.parquet"},
+    "summary": {"type": "x", "filepath": "reports/summary.json"},
+}
+IN_STEP = {
+    "stages": {
+        "shrink": {
+            "cmd": "kedro run --pipeline shrink",
+            "deps": ["src/catdog_pipeline/pipelines/shrink", "data/photos"],
+            "params": ["shrink.size", "shrink"],
+            "outs": ["data/small.parquet"],
+            "metrics": [{"reports/summary.json": {"cache": False}}],
+        }
+    }
+}
+
+
+def drifted(edit) -> dict:
+    dvc_yaml = copy.deepcopy(IN_STEP)
+    edit(dvc_yaml["stages"]["shrink"])
+    return dvc_yaml
+
+
+def test_graphs_in_step_have_no_mismatch() -> None:
+    assert mismatches(IN_STEP, PIPELINES, CATALOG) == []
+
+
+def test_a_param_missing_from_dvc_is_reported() -> None:
+    problems = mismatches(drifted(lambda s: s["params"].remove("shrink")), PIPELINES, CATALOG)
+    assert problems == ["stage shrink: params lack shrink (Kedro uses it)"]
+
+
+def test_a_param_kedro_never_reads_is_reported() -> None:
+    problems = mismatches(drifted(lambda s: s["params"].append("other")), PIPELINES, CATALOG)
+    assert problems == ["stage shrink: params list other, which Kedro does not use"]
+
+
+def test_an_undeclared_output_is_reported() -> None:
+    problems = mismatches(drifted(lambda s: s.pop("metrics")), PIPELINES, CATALOG)
+    assert problems == [
+        "stage shrink: outs/metrics/plots lack reports/summary.json (Kedro uses it)"
+    ]
+
+
+def test_a_missing_input_dependency_is_reported() -> None:
+    problems = mismatches(drifted(lambda s: s["deps"].remove("data/photos")), PIPELINES, CATALOG)
+    assert problems == ["stage shrink: deps lack data/photos (the pipeline reads it)"]
+
+
+def test_a_stage_without_a_pipeline_is_reported() -> None:
+    dvc_yaml = yaml.safe_load(yaml.safe_dump(IN_STEP).replace("shrink", "grow"))
+    assert mismatches(dvc_yaml, PIPELINES, CATALOG) == [
+        "stage grow: Kedro has no pipeline named 'grow'"
+    ]
