@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,14 +66,28 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
+    """Send downloads, staging folders and MLflow runs into `scratch`, away from the user's."""
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(scratch / "download-cache"))
+    monkeypatch.setenv("CATDOG_STAGING_DIR", str(scratch / "staging"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway copy of the project to run Kedro and DVC in; downloads cached in tmp_path."""
-    project = copy_project(tmp_path / "project")
-    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "download-cache"))
-    monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return project
+    """A throwaway copy of the project to run Kedro and DVC in, with its own caches and runs."""
+    isolate_environment(monkeypatch, tmp_path)
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="module")
+def module_project_copy(tmp_path_factory: pytest.TempPathFactory):
+    """`project_copy` shared by the tests of one module (for expensive end-to-end builds)."""
+    scratch = tmp_path_factory.mktemp("project")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_environment(monkeypatch, scratch)
+        yield copy_project(scratch / "project")
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""Benchmark the clean stage on real photos against a plain single-process decode.
+
+    python benchmarks/bench_clean.py [--archive ../shared/datasets/petimages-180-12k.zip]
+
+Prints images/s and peak memory for: a plain PIL decode loop (one process), the clean stage's
+normalize step with one worker, and with a worker per core; then the duplicate search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from PIL import Image
+
+from catdog_pipeline.pipelines.clean.nodes import mark_duplicates, normalize_images
+from catdog_pipeline.pipelines.ingest.nodes import build_raw_inventory, fetch_raw_images
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
+
+
+def peak_rss_mib() -> dict[str, float]:
+    """Peak resident memory so far of this process and of its largest finished child."""
+    to_mib = 1 / 1024
+    return {
+        "parent": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * to_mib,
+        "largest_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * to_mib,
+    }
+
+
+def plain_decode(files: list[Path]) -> float:
+    """Seconds for the simplest correct loop: open, fully decode, convert to RGB."""
+    start = time.perf_counter()
+    for path in files:
+        with Image.open(path) as image:
+            image.convert("RGB")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    args = parser.parse_args()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["CATDOG_STAGING_DIR"] = scratch
+        os.environ["CATDOG_CACHE_DIR"] = str(Path(scratch) / "cache")
+        ingest = {**params["ingest"], "source": str(args.archive.resolve()), "sha256": None}
+        raw, rejected = fetch_raw_images(ingest)
+        inventory = build_raw_inventory(raw, rejected, params["classes"])
+        files = [raw / p for p in inventory.loc[inventory["status"] == "candidate", "raw_path"]]
+        results = {"images": len(files), "cores": os.cpu_count()}
+        results["plain_decode_images_per_s"] = len(files) / plain_decode(files)
+        for label, workers in [("clean_1_worker", 1), ("clean_all_cores", 0)]:
+            start = time.perf_counter()
+            _, inspected = normalize_images(
+                raw, inventory, params["image"], {**params["clean"], "workers": workers}
+            )
+            results[f"{label}_images_per_s"] = len(files) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        manifest: pd.DataFrame = mark_duplicates(inspected, params["clean"])
+        results["dedupe_seconds"] = time.perf_counter() - start
+        results["status_counts"] = manifest["status"].value_counts().to_dict()
+        results["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
