@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
+import threading
 import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -100,7 +104,7 @@ def ingest_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
 
-    def params(source: Path) -> dict:
+    def params(source: Path | str) -> dict:
         return {"source": str(source), "sha256": None, "max_uncompressed_bytes": 10**8}
 
     return params
@@ -144,3 +148,29 @@ def test_tar_gz_with_a_link_outside_is_extracted_safely(tmp_path: Path, ingest_p
     assert rejected.to_dict("records") == [
         {"original_path": "train/cat.2.jpg", "reason": "link_outside_target"}
     ]
+
+
+@pytest.fixture
+def web_folder(tmp_path: Path):
+    """A folder served over HTTP on 127.0.0.1 (a stand-in for any download site)."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_archive_is_ingested_over_http(web_folder, make_image, ingest_params) -> None:
+    folder, base_url = web_folder
+    dump = write_dump(folder / "dump", make_image)
+    shutil.make_archive(str(folder / "pets"), "zip", dump)
+    staged, rejected = fetch_raw_images(ingest_params(f"{base_url}/pets.zip"))
+    inventory = build_raw_inventory(staged, rejected, CLASSES)
+    assert sorted(inventory.loc[inventory["status"] == "candidate", "label"]) == ["cat", "dog"]
+    assert (staged / "PetImages/Dog/2.jpg").read_bytes() == (
+        dump / "PetImages/Dog/2.jpg"
+    ).read_bytes()
