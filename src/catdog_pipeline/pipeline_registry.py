@@ -1,9 +1,19 @@
 """The project's pipelines: one modular pipeline per stage, plus the composites."""
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# Composite pipelines, each a sequence of stage pipelines.
+from catdog_pipeline.pipelines import clean, evaluate, ingest, report, split, train
+
+# Listed explicitly rather than with find_pipelines(): Kedro 1.7 narrows find_pipelines() to the
+# pipeline named on the command line, which would leave the composites below empty.
+STAGES = {
+    "ingest": ingest,
+    "clean": clean,
+    "split": split,
+    "train": train,
+    "evaluate": evaluate,
+    "report": report,
+}
 COMPOSITES = {
     "data": ("ingest", "clean", "split"),
     "training": ("train", "evaluate"),
@@ -12,9 +22,8 @@ COMPOSITES = {
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Map pipeline names to pipelines: each stage, the composites, and `__default__` (all)."""
-    stages = find_pipelines(raise_errors=True)
-    pipelines = dict(stages)
+    pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     for name, members in COMPOSITES.items():
-        pipelines[name] = sum((stages[m] for m in members if m in stages), Pipeline([]))
-    pipelines["__default__"] = sum(stages.values(), Pipeline([]))
+        pipelines[name] = sum((pipelines[member] for member in members), Pipeline([]))
+    pipelines["__default__"] = sum((pipelines[name] for name in STAGES), Pipeline([]))
     return pipelines
