@@ -1,0 +1,1 @@
+"""Deployment: the model behind `catdog predict`, the HTTP service and its upload page."""

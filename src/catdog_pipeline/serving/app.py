@@ -1,0 +1,398 @@
+"""The HTTP service: `POST /predict`, `GET /health`, an upload page at `/` and the docs at /docs.
+
+Every limit comes from params.yaml's `serve` section. Bad uploads get a 4xx JSON answer
+`{"error": <code>, "detail": <what to do>, "file": <name>}`; decoding and inference run on
+worker threads so the event loop keeps answering while the model works.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from catdog_pipeline import __version__
+from catdog_pipeline.images import UnusableImage
+from catdog_pipeline.serving.predictor import Predictor
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+UPLOAD_FIELD = "file"
+MEDIA_TYPES = {
+    "JPEG": ("image/jpeg", "image/pjpeg"),
+    "PNG": ("image/png",),
+    "GIF": ("image/gif",),
+    "BMP": ("image/bmp", "image/x-bmp", "image/x-ms-bmp"),
+    "WEBP": ("image/webp",),
+    "TIFF": ("image/tiff",),
+}
+# Clients that do not know what they send (curl without a type, scripts) say octet-stream;
+# those uploads are judged by their content alone.
+UNTYPED = ("", "application/octet-stream")
+# An oversized body is read and dropped up to this many times serve.max_body_bytes before the
+# 413 goes out (see BodySizeLimit); past that the connection is simply closed.
+DISCARD_FACTOR = 4
+# HTTP status for each way `prepare_image` can refuse an upload.
+STATUS_FOR_REASON = {
+    "empty": 400,
+    "not_an_image": 415,
+    "unsupported_format": 415,
+    "decompression_bomb": 413,
+    "too_small": 422,
+    "truncated": 422,
+}
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """The service's limits, from params.yaml's `serve` section."""
+
+    max_body_bytes: int
+    max_pixels: int
+    formats: frozenset[str]
+    max_files: int
+    batch_size: int
+
+    @classmethod
+    def from_params(cls, serve: Mapping[str, Any]) -> ServeLimits:
+        """Validate `params:serve`; an error names the key and what it should be."""
+        counts = ("max_body_bytes", "max_pixels", "max_files", "batch_size")
+        for key in counts:
+            value = serve.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"params.yaml serve.{key} must be a positive integer, got {value!r}"
+                )
+        formats = serve.get("formats")
+        if not formats or not set(formats) <= set(MEDIA_TYPES):
+            raise ValueError(
+                f"params.yaml serve.formats must list some of {sorted(MEDIA_TYPES)}, "
+                f"got {formats!r}"
+            )
+        return cls(**{key: serve[key] for key in counts}, formats=frozenset(formats))
+
+    @property
+    def media_types(self) -> frozenset[str]:
+        return frozenset(t for f in self.formats for t in MEDIA_TYPES[f])
+
+
+class UploadRejected(Exception):
+    """A request the service will not classify: becomes a 4xx JSON answer."""
+
+    def __init__(self, status: int, error: str, detail: str, file: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.file = status, error, detail, file
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file, read into memory (the body limit bounds its size)."""
+
+    filename: str
+    data: bytes
+
+
+def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
+    """The service around an already loaded model (loaded once, before the first request)."""
+
+    @asynccontextmanager
+    async def warm_up(_: FastAPI) -> AsyncIterator[None]:
+        # The first call traces the model's graph (~1 s); do it before taking requests.
+        blank = np.zeros((1, *predictor.card.image_size, 3), dtype=np.uint8)
+        await run_in_threadpool(predictor.positive_probabilities, blank)
+        yield
+
+    app = FastAPI(
+        title="catdog",
+        version=__version__,
+        summary=f"Is it a {' or a '.join(predictor.card.classes)}? Upload a photo and see.",
+        lifespan=warm_up,
+    )
+    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    app.add_exception_handler(UploadRejected, _rejected_response)
+    app.add_exception_handler(HTTPException, _http_error_response)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def upload_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/health", summary="Liveness, the loaded model and the upload limits")
+    async def health() -> dict[str, Any]:
+        card = predictor.card
+        return {
+            "status": "ok",
+            "model": predictor.description,
+            "classes": list(card.classes),
+            "positive_class": card.positive_class,
+            "image_size": list(card.image_size),
+            "threshold": predictor.threshold,
+            "limits": {
+                "max_body_bytes": limits.max_body_bytes,
+                "max_pixels": min(limits.max_pixels, card.max_pixels),
+                "max_files": limits.max_files,
+                "formats": sorted(limits.formats),
+                "media_types": sorted(limits.media_types),
+            },
+        }
+
+    @app.post(
+        "/predict",
+        summary="Classify one or more images",
+        description=(
+            f"Send images as multipart/form-data, each in a field named `{UPLOAD_FIELD}` (at most "
+            f"{limits.max_files}, {limits.max_body_bytes} bytes in all, formats "
+            f"{', '.join(sorted(limits.formats))}). If any upload is unusable the whole request "
+            "is refused with a 4xx naming that file."
+        ),
+        openapi_extra=_upload_schema(predictor.card.positive_class),
+        responses={
+            400: {"description": "Empty file, too many files or malformed multipart"},
+            413: {"description": "Body or pixel count over the limit"},
+            415: {"description": "Not multipart, or not an accepted image type"},
+            422: {"description": "A truncated or otherwise broken image"},
+        },
+    )
+    async def predict(request: Request) -> dict[str, Any]:
+        uploads = await _read_uploads(request, limits)
+        predictions = await run_in_threadpool(_classify, predictor, limits, uploads)
+        return {"predictions": predictions}
+
+    return app
+
+
+async def _read_uploads(request: Request, limits: ServeLimits) -> list[Upload]:
+    """The `file` parts of a multipart request, checked for count and declared type."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise UploadRejected(
+            415,
+            "not_multipart",
+            f"send multipart/form-data with the images in field '{UPLOAD_FIELD}', "
+            f"not {content_type or 'no content type'}",
+        )
+    try:
+        form = await request.form(max_files=limits.max_files, max_fields=limits.max_files)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        # The parser's own words: "Too many files. Maximum number of files is 16.", "Invalid
+        # multipart data.", "Missing boundary in multipart."
+        raise UploadRejected(400, "bad_multipart", str(exc.detail)) from None
+    try:
+        parts = form.getlist(UPLOAD_FIELD)
+        if not parts:
+            raise UploadRejected(
+                422, "no_file", f"no upload in field '{UPLOAD_FIELD}': attach an image there"
+            )
+        return [await _read_part(part, index, limits) for index, part in enumerate(parts)]
+    finally:
+        await form.close()
+
+
+async def _read_part(part: UploadFile | str, index: int, limits: ServeLimits) -> Upload:
+    if not isinstance(part, UploadFile):
+        raise UploadRejected(
+            422, "not_a_file", f"field '{UPLOAD_FIELD}' #{index + 1} is text, not a file upload"
+        )
+    name = part.filename or f"upload #{index + 1}"
+    media_type = (part.content_type or "").split(";")[0].strip().lower()
+    if media_type not in limits.media_types and media_type not in UNTYPED:
+        raise UploadRejected(
+            415,
+            "unsupported_media_type",
+            f"{media_type} is not accepted; send one of {', '.join(sorted(limits.media_types))}",
+            name,
+        )
+    return Upload(name, await part.read())
+
+
+def _classify(predictor: Predictor, limits: ServeLimits, uploads: Sequence[Upload]) -> list[dict]:
+    """Decode every upload (refusing the request on the first bad one), then run the model."""
+    pixels = np.stack([_prepare_upload(predictor, limits, upload) for upload in uploads])
+    names = [upload.filename for upload in uploads]
+    positive_key = f"p_{predictor.card.positive_class}"
+    results = []
+    for start in range(0, len(uploads), limits.batch_size):
+        batch = slice(start, start + limits.batch_size)
+        for prediction in predictor.predict_arrays(names[batch], pixels[batch]):
+            results.append(
+                {
+                    "filename": prediction.source,
+                    "label": prediction.label,
+                    "probability": prediction.probability,
+                    positive_key: prediction.p_positive,
+                }
+            )
+    return results
+
+
+def _prepare_upload(predictor: Predictor, limits: ServeLimits, upload: Upload) -> np.ndarray:
+    image_format = _sniff_format(upload.data)
+    if image_format is not None and image_format not in limits.formats:
+        raise UploadRejected(
+            415,
+            "unsupported_format",
+            f"{image_format} images are not accepted; send {', '.join(sorted(limits.formats))}",
+            upload.filename,
+        )
+    try:
+        return predictor.prepare(upload.data, max_pixels=limits.max_pixels)
+    except UnusableImage as unusable:
+        status = STATUS_FOR_REASON.get(unusable.reason, 422)
+        raise UploadRejected(status, unusable.reason, unusable.detail, upload.filename) from None
+    except Exception as exc:  # a hostile file must get a 4xx, never take the service down
+        logger.warning("Could not decode %s: %r", upload.filename, exc)
+        raise UploadRejected(
+            422, "undecodable", f"the image could not be decoded ({exc})", upload.filename
+        ) from None
+
+
+def _sniff_format(data: bytes) -> str | None:
+    """The image format named in the file's header (MPO counts as JPEG); None if unrecognised.
+
+    Reads the header only: decoding, and its checks, stay in `prepare_image`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image_format = image.format
+        except Exception:  # unrecognised or hostile headers are prepare_image's to explain
+            return None
+    return "JPEG" if image_format == "MPO" else image_format
+
+
+def _upload_schema(positive_class: str) -> dict[str, Any]:
+    """OpenAPI request body and answer for /predict, so /docs offers a file picker."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [UPLOAD_FIELD],
+                        "properties": {
+                            UPLOAD_FIELD: {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "One prediction per upload, in the order sent",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "predictions": [
+                                {
+                                    "filename": "rex.jpg",
+                                    "label": positive_class,
+                                    "probability": 0.97,
+                                    f"p_{positive_class}": 0.97,
+                                }
+                            ]
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+async def _rejected_response(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UploadRejected)
+    return _error_json(exc.status, exc.error, exc.detail, exc.file)
+
+
+async def _http_error_response(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    error = "request_too_large" if exc.status_code == 413 else f"http_{exc.status_code}"
+    return _error_json(exc.status_code, error, str(exc.detail), headers=exc.headers)
+
+
+def _error_json(
+    status: int,
+    error: str,
+    detail: str,
+    file: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "detail": detail, "file": file}, status_code=status, headers=headers
+    )
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `max_body_bytes` with 413, declared or streamed.
+
+    A body is never kept past the limit. Before answering, the rest of it (up to
+    DISCARD_FACTOR times the limit) is read and dropped: closing on a client that is still
+    sending resets the connection, and the client would never see the 413. A client that sent
+    `Expect: 100-continue` is answered before it sends anything.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        # The HTTP server has already refused a malformed Content-Length.
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            if headers.get(b"expect", b"").lower() != b"100-continue":
+                await self._discard(receive)
+            response = _error_json(
+                413, "request_too_large", self._too_large_detail(), headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                if message.get("more_body"):
+                    await self._discard(receive)
+                raise HTTPException(413, self._too_large_detail(), {"Connection": "close"})
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    async def _discard(self, receive: Receive) -> None:
+        discarded = 0
+        while discarded <= DISCARD_FACTOR * self.max_body_bytes:
+            message = await receive()
+            discarded += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+
+    def _too_large_detail(self) -> str:
+        return f"request body over {self.max_body_bytes} bytes (params.yaml serve.max_body_bytes)"
