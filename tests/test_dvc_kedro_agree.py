@@ -29,7 +29,7 @@ PIPELINES = {
 CATALOG = {
     "photos": {"type": "x", "path": "data/photos"},
     "small": {"type": "x", "filepath": "data/small.parquet"},
-    "summary": {"type": "x", "filepath": "reports/summary.json"},
+    "summary": {"type": "wrapper", "dataset": {"type": "x", "filepath": "reports/summary.json"}},
 }
 IN_STEP = {
     "stages": {
@@ -81,3 +81,17 @@ def test_a_stage_without_a_pipeline_is_reported() -> None:
     assert mismatches(dvc_yaml, PIPELINES, CATALOG) == [
         "stage grow: Kedro has no pipeline named 'grow'"
     ]
+
+
+def test_catdog_check_reports_drift_and_exits_non_zero(project_copy) -> None:
+    from click.testing import CliRunner
+
+    from catdog_pipeline.cli import cli
+
+    agree = CliRunner().invoke(cli, ["check", "--project", str(project_copy)])
+    assert agree.exit_code == 0, agree.output
+    dvc_yaml = project_copy / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().replace("      - split\n", "", 1))
+    drift = CliRunner().invoke(cli, ["check", "--project", str(project_copy)])
+    assert drift.exit_code == 1
+    assert "stage split: params lack split (Kedro uses it)" in drift.output

@@ -141,6 +141,26 @@ def serve(host: str, port: int, model: str, params_path: Path) -> None:
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
 
 
+@cli.command()
+@click.option(
+    "--project",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The project folder holding dvc.yaml and conf/.",
+)
+def check(project: Path) -> None:
+    """Check that dvc.yaml's stages agree with the Kedro pipelines, parameters and catalog."""
+    from catdog_pipeline.consistency import project_mismatches
+
+    problems = project_mismatches(project.resolve())
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} disagreement(s) between dvc.yaml and Kedro")
+    click.echo("dvc.yaml and the Kedro pipelines agree.")
+
+
 def read_params(params_path: Path) -> dict[str, Any]:
     """params.yaml, checked for what predict and serve read: `serve` and `evaluate.threshold`."""
     if not params_path.is_file():

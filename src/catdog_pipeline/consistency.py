@@ -84,12 +84,15 @@ def _is_param(name: str) -> bool:
 
 def catalog_paths(catalog_config: Mapping[str, Mapping]) -> dict[str, str]:
     """Dataset name -> the file or folder it lives in, for every catalog entry with one."""
-    paths = {}
-    for name, config in catalog_config.items():
-        path = config.get("filepath") or config.get("path") if isinstance(config, Mapping) else None
-        if path:
-            paths[name] = str(path).rstrip("/")
-    return paths
+    paths = {name: _location(config) for name, config in catalog_config.items()}
+    return {name: path.rstrip("/") for name, path in paths.items() if path}
+
+
+def _location(config: object) -> str | None:
+    """`filepath` or `path` of a dataset config, looking inside wrappers (kedro-mlflow's)."""
+    if not isinstance(config, Mapping):
+        return None
+    return config.get("filepath") or config.get("path") or _location(config.get("dataset"))
 
 
 def mismatches(
