@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,53 @@ def staging_folder(name: str) -> Path:
     root = Path(os.environ.get("CATDOG_STAGING_DIR", tempfile.gettempdir()))
     root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-", dir=root))
+
+
+class KerasModelDataset(AbstractDataset[Any, Any]):
+    """A Keras 3 model as one `.keras` file, replaced atomically; Keras is imported on use only.
+
+    kedro_datasets' TensorFlowModelDataset imports TensorFlow as soon as the catalog is built
+    (every `kedro run`, the data stages' too) and copies the file into place, so a crash can
+    leave half a model; this one writes a sibling temporary file and renames it over the target.
+    `load_args` go to `keras.saving.load_model` (default `safe_mode: true`).
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = Path(filepath)
+        if self._filepath.suffix != ".keras":
+            raise DatasetError(f"KerasModelDataset needs a '.keras' file path, got '{filepath}'.")
+        self._load_args = {"safe_mode": True, **(load_args or {})}
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        import keras
+
+        if not self._filepath.is_file():
+            raise DatasetError(
+                f"Model file '{self._filepath}' does not exist: run the train stage first "
+                "(`dvc repro train` or `kedro run --pipeline train`), or `dvc pull` it."
+            )
+        return keras.saving.load_model(self._filepath, **self._load_args)
+
+    def save(self, data: Any) -> None:
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        # Keras only writes names ending in .keras; letting it create the file (rather than
+        # mkstemp) gives the model the usual permissions instead of owner-only ones.
+        temporary = self._filepath.with_name(f".{self._filepath.stem}.{uuid.uuid4().hex}.keras")
+        try:
+            data.save(temporary)
+            os.replace(temporary, self._filepath)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "load_args": self._load_args}

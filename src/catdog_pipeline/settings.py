@@ -3,10 +3,21 @@
 import os
 
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
+
+from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 
 # Kedro's telemetry would try to reach the network on every command; this project never asks.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 # conf/base/parameters.yml is a symlink to params.yaml, so Kedro and DVC read the same values.
-CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
+# oc.env: conf/base/mlflow.yml reads MLFLOW_TRACKING_URI (Kedro allows it in credentials only).
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"oc.env": oc.env},
+}
+
+# kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
+HOOKS = (TrainingRunHook(), RunProvenanceHook())
