@@ -1,0 +1,154 @@
+"""Train nodes: fit the `train.architecture` network on the train split, describe the result.
+
+TensorFlow is imported inside `train_model` only: the data pipelines import every
+pipeline.py (and so this module) and must not pay for, or depend on, TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import keras
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_TRAIN_PARAMS = (
+    "architecture",
+    "input_resize",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "lr_schedule",
+    "early_stopping_patience",
+    "class_weight",
+    "label_smoothing",
+    "mixed_precision",
+    "seed",
+    "deterministic",
+    "augmentation",
+)
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+
+
+def train_model(
+    split_manifest: pd.DataFrame,
+    clean_images: Path,
+    classes: Mapping[str, Any],
+    image: Mapping[str, Any],
+    train: Mapping[str, Any],
+) -> tuple[keras.Model, pd.DataFrame]:
+    """Fit a model on the `train` rows, early-stopped on the `val` rows.
+
+    Returns the model with its best-epoch weights (raw uint8 RGB of `image.size` in, one
+    sigmoid P(classes[1]) out) and the per-epoch history (`HISTORY_COLUMNS`).
+    """
+    from . import data, fitting, models
+
+    _check_train_params(train)
+    _check_labels(split_manifest, _binary_class_names(classes))
+    _check_splits(split_manifest)
+    fitting.make_reproducible(train["seed"], train["deterministic"])
+    batching = {"image_size": image["size"], "batch_size": train["batch_size"]}
+    train_data, train_labels = data.split_dataset(
+        split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
+    )
+    val_data, _ = data.split_dataset(split_manifest, clean_images, "val", **batching)
+
+    model = models.build_model(image["size"], train)
+    fitting.compile_model(model, train, math.ceil(len(train_labels) / train["batch_size"]))
+    started = time.perf_counter()
+    fitted = model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=train["epochs"],
+        shuffle=False,  # train_data reshuffles itself every epoch; Keras cannot shuffle tf.data
+        class_weight=fitting.class_weights(train_labels, train["class_weight"]),
+        callbacks=fitting.callbacks(train),
+        verbose=2,
+    )
+    seconds = time.perf_counter() - started
+    history = history_table(fitted.history)
+    logger.info(
+        "Fitted %d epoch(s) of %d images in %.1f s: %.1f training images/s (validation included)",
+        len(history),
+        len(train_labels),
+        seconds,
+        len(history) * len(train_labels) / seconds,
+    )
+    return model, history
+
+
+def history_table(history: Mapping[str, list[float]]) -> pd.DataFrame:
+    """Keras' `History.history` as one row per epoch (counted from 1), columns HISTORY_COLUMNS."""
+    table = pd.DataFrame({name: history[name] for name in HISTORY_COLUMNS[1:]})
+    table.insert(0, "epoch", range(1, len(table) + 1))
+    return table
+
+
+def describe_model(
+    training_history: pd.DataFrame,
+    classes: Mapping[str, Any],
+    image: Mapping[str, Any],
+    train: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The model card: what predict/serve need to prepare inputs as training did, and the run."""
+    class_names = _binary_class_names(classes)
+    best_row = training_history["val_loss"].idxmin()
+    return {
+        "classes": class_names,
+        "positive_class": class_names[1],
+        "image_size": [int(side) for side in image["size"]],
+        "resize_mode": image["resize_mode"],
+        "max_pixels": int(image["max_pixels"]),
+        "architecture": train["architecture"],
+        "epochs_run": len(training_history),
+        "best_epoch": int(training_history.loc[best_row, "epoch"]),
+    }
+
+
+def _binary_class_names(classes: Mapping[str, Any]) -> list[str]:
+    names = list(classes)
+    if len(names) != 2:
+        raise ValueError(
+            f"params `classes` names {len(names)} classes ({names}); the model has one sigmoid "
+            "output, so it needs exactly two (index 0 and index 1)."
+        )
+    return names
+
+
+def _check_labels(split_manifest: pd.DataFrame, class_names: list[str]) -> None:
+    """Every row's label_index must be its label's position in `classes`."""
+    expected = split_manifest["label"].map({name: i for i, name in enumerate(class_names)})
+    wrong = split_manifest[expected != split_manifest["label_index"]]
+    if not wrong.empty:
+        row = wrong.iloc[0]
+        raise ValueError(
+            f"split_manifest has {len(wrong)} row(s) whose label_index does not match params "
+            f"`classes` {class_names}, e.g. '{row['image_path']}' labelled {row['label']!r} "
+            f"with index {row['label_index']}. Re-run the split stage with the current params."
+        )
+
+
+def _check_splits(split_manifest: pd.DataFrame) -> None:
+    counts = split_manifest["split"].value_counts()
+    if not counts.get("train") or not counts.get("val"):
+        raise ValueError(
+            f"split_manifest has {counts.get('train', 0)} train and {counts.get('val', 0)} val "
+            "images: training needs both (early stopping watches the val split). "
+            "Check split.fractions."
+        )
+
+
+def _check_train_params(train: Mapping[str, Any]) -> None:
+    missing = [key for key in REQUIRED_TRAIN_PARAMS if key not in train]
+    if missing:
+        raise KeyError(f"params.yaml `train:` is missing {missing} (params.yaml documents each)")
