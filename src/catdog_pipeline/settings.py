@@ -5,6 +5,7 @@ import os
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 
 # Kedro's telemetry would try to reach the network on every command; this project never asks.
@@ -20,4 +21,4 @@ CONFIG_LOADER_ARGS = {
 }
 
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
-HOOKS = (TrainingRunHook(), RunProvenanceHook())
+HOOKS = (TrainingRunHook(), RunProvenanceHook(), UserErrorHook())

@@ -1,0 +1,51 @@
+"""Turn the errors this project raises on purpose into a message, not a traceback.
+
+Nodes and datasets check their inputs and raise ValueError, KeyError, FileNotFoundError, Kedro's
+DatasetError or SourceError with a message that names the file or parameter and what to do.
+Kedro would print such an error under a full-screen traceback from deep inside its runner;
+`UserErrorHook` prints the message alone and exits with status 1. Errors raised anywhere else
+(a bug, a library failing) keep their traceback, and so does every error when CATDOG_TRACEBACK=1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
+
+from catdog_pipeline.sources import SourceError
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+USER_ERROR_TYPES = (ValueError, KeyError, FileNotFoundError, DatasetError, SourceError)
+
+
+def raised_on_purpose(error: BaseException) -> BaseException | None:
+    """The error in `error`'s cause chain that this package raised deliberately, if any."""
+    while error is not None:
+        frame = error.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        origin = Path(frame.tb_frame.f_code.co_filename).resolve() if frame else None
+        if isinstance(error, USER_ERROR_TYPES) and origin and origin.is_relative_to(PACKAGE_DIR):
+            return error
+        error = error.__cause__
+    return None
+
+
+class UserErrorHook:
+    """On a pipeline error of the user's making, log its message and exit 1, no traceback."""
+
+    @hook_impl(trylast=True)  # after kedro-mlflow has closed its run as failed
+    def on_pipeline_error(self, error: Exception, **_: Any) -> None:
+        cause = raised_on_purpose(error)
+        if cause is None or os.environ.get("CATDOG_TRACEBACK"):
+            return
+        message = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
+        logger.error("%s\n(CATDOG_TRACEBACK=1 shows the full traceback.)", message)
+        raise SystemExit(1)
