@@ -1,4 +1,4 @@
-"""End to end through DVC on real photos: repro, no-op repro, partial repro, push and pull."""
+"""End to end on real photos: dvc repro, no-op and partial repro, push and pull, training."""
 
 from __future__ import annotations
 
@@ -82,12 +82,52 @@ def test_changing_a_split_parameter_reruns_only_split(project: Path) -> None:
 
 def test_push_and_pull_through_a_local_remote(project: Path, tmp_path: Path) -> None:
     run(["dvc", "remote", "add", "--local", "-d", "teammate", str(tmp_path / "remote")], project)
-    run(["dvc", "push"], project)
+    run(["dvc", "push", "--with-deps", "split"], project)
     manifest = (project / "data/02_intermediate/manifest.parquet").read_bytes()
     for output in ["data/01_raw/images", "data/02_intermediate/images", *DATA_OUTPUTS]:
         target = project / output
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     shutil.rmtree(project / ".dvc/cache")
-    run(["dvc", "pull"], project)
+    run(["dvc", "pull", "--with-deps", "split"], project)
     assert (project / "data/02_intermediate/manifest.parquet").read_bytes() == manifest
     assert "up to date" in run(["dvc", "status", "split"], project).lower()
+
+
+TINY_TRAINING = {
+    "architecture": "simple_cnn",
+    "input_resize": [48, 48],
+    "epochs": 2,
+    "simple_cnn": {"filters": [8, 16], "dense_units": 16, "dropout": 0.1},
+}
+
+
+def test_full_repro_trains_evaluates_and_reports_on_real_photos(project: Path) -> None:
+    set_params(project, "train", **TINY_TRAINING)
+    output = run(["dvc", "repro"], project)
+    assert stages_run(output) == ["train", "evaluate", "report"]
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert 0 <= metrics[name] <= 1, name
+    assert metrics["log_loss"] > 0
+    assert metrics["n_images"] == len(
+        pd.read_parquet(project / "data/03_primary/split.parquet").query("split == 'test'")
+    )
+    history = pd.read_csv(project / "reports/training_history.csv")
+    assert history["epoch"].tolist() == [1, 2]
+    report = (project / "reports/report.html").read_text()
+    assert "data:image/png;base64," in report
+    assert (project / "reports/report.md").read_text().count("accuracy") >= 1
+
+
+def test_changing_a_train_parameter_reruns_train_and_what_follows(project: Path) -> None:
+    set_params(project, "train", learning_rate=0.002)
+    output = run(["dvc", "repro"], project)
+    assert stages_run(output) == ["train", "evaluate", "report"]
+
+
+def test_kedro_training_pipeline_retrains_on_the_existing_split(project: Path) -> None:
+    model = project / "data/06_models/model.keras"
+    before = model.stat().st_mtime_ns
+    run(["kedro", "run", "--pipeline", "training"], project)
+    assert model.stat().st_mtime_ns > before
+    assert json.loads((project / "reports/metrics.json").read_text())["n_images"] > 0

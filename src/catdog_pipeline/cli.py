@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -178,6 +179,8 @@ def read_params(params_path: Path) -> dict[str, Any]:
 def _load(model: str, params: dict[str, Any]) -> Predictor:
     # TensorFlow's C++ start-up chatter would otherwise mix into the terminal output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # ...and so would its Python notices (e.g. tf.function tracing advice): only errors pass.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from catdog_pipeline.serving.predictor import ModelLoadError, load_predictor
 
     try:
