@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from catdog_pipeline.core.inference import check_test_time_augmentation, probability_function
 from catdog_pipeline.images import RESIZE_MODES, UnusableImage, prepare_image
 
 MODEL_CARD_NAME = "model_card.json"
@@ -37,6 +38,7 @@ class ModelCard:
     image_size: tuple[int, int]
     resize_mode: str
     max_pixels: int
+    test_time_augmentation: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str) -> ModelCard:
@@ -49,6 +51,9 @@ class ModelCard:
                 image_size=tuple(int(s) for s in data["image_size"]),  # type: ignore[arg-type]
                 resize_mode=str(data["resize_mode"]),
                 max_pixels=int(data["max_pixels"]),
+                test_time_augmentation=check_test_time_augmentation(
+                    data.get("test_time_augmentation")
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{source}: missing or malformed key {exc}") from exc
@@ -123,7 +128,7 @@ class Predictor:
         self.threshold = threshold
         # One traced graph for every batch size: far faster than eager calls or model.predict.
         self._infer = tf.function(
-            lambda batch: model(batch, training=False),
+            probability_function(model, card.test_time_augmentation),
             input_signature=[tf.TensorSpec(expected, tf.uint8)],
         )
 
@@ -144,7 +149,7 @@ class Predictor:
         if len(batch) == 0:
             return []
         output = self._infer(batch).numpy()
-        return [float(p) for p in output.reshape(len(batch), -1)[:, 0]]
+        return [float(p) for p in output]
 
     def predict_arrays(self, sources: Sequence[str], batch: np.ndarray) -> list[Prediction]:
         """Label a batch of prepared images; `sources` names each one in the results."""

@@ -38,6 +38,9 @@ def tiny_train_params(**overrides: Any) -> dict[str, Any]:
             "weights": None,
             "freeze_backbone": False,
             "dropout": 0.1,
+            "fine_tune_blocks": 0,
+            "fine_tune_epochs": 0,
+            "fine_tune_learning_rate": 0.0001,
         },
     )
     params.update(overrides)

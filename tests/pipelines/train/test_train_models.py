@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from catdog_pipeline.datasets import KerasModelDataset
-from catdog_pipeline.pipelines.train import models
+from catdog_pipeline.pipelines.train import backbones, models
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
 
@@ -102,10 +102,12 @@ def test_transfer_without_network_explains_how_to_give_the_weights(
     def offline(**kwargs):
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setitem(models.TRANSFER_BACKBONES, "MobileNetV3Small", offline)
+    monkeypatch.setitem(backbones.KERAS_BACKBONES, "MobileNetV3Small", offline)
     transfer = {**train_params()["transfer"], "weights": "imagenet", "freeze_backbone": True}
 
-    with pytest.raises(RuntimeError, match="ImageNet weights of MobileNetV3Small.*local path"):
+    with pytest.raises(
+        RuntimeError, match="ImageNet weights of MobileNetV3Small.*weights: package"
+    ):
         models.build_model((32, 32), train_params(architecture="transfer", transfer=transfer))
 
 

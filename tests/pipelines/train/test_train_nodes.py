@@ -151,7 +151,9 @@ def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> No
         }
     )
 
-    card = describe_model(history, classes, image, {"architecture": "simple_cnn"})
+    card = describe_model(
+        history, classes, image, {"architecture": "simple_cnn", "test_time_augmentation": None}
+    )
 
     assert card == {
         "classes": ["cat", "dog"],
@@ -162,6 +164,7 @@ def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> No
         "architecture": "simple_cnn",
         "epochs_run": 3,
         "best_epoch": 2,
+        "test_time_augmentation": None,
     }
 
 

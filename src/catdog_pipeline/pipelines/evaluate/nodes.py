@@ -49,6 +49,9 @@ def predict_test_split(
     original_path, label, probability (P of class index 1), predicted (the class at
     `evaluate.threshold`) and correct.
     """
+    import tensorflow as tf
+
+    from catdog_pipeline.core import inference
     from catdog_pipeline.pipelines.train import data
 
     classes = class_names(model_card)
@@ -73,7 +76,12 @@ def predict_test_split(
         image_size=model.input_shape[1:3],
         batch_size=batch_size,
     )
-    probability = np.asarray(model.predict(images, verbose=0), dtype=np.float64).reshape(-1)
+    probabilities = tf.function(
+        inference.probability_function(model, model_card.get("test_time_augmentation"))
+    )
+    probability = np.concatenate([probabilities(batch).numpy() for batch, _ in images]).astype(
+        np.float64
+    )
     return label_predictions(test, probability, classes, float(evaluate["threshold"]))
 
 

@@ -70,8 +70,11 @@ def class_weights(labels: np.ndarray, mode: str | None) -> dict[int, float] | No
     return {index: len(labels) / (2 * count) for index, count in enumerate(counts)}
 
 
-def callbacks(params: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
-    """Learning-rate logging, early stopping on val_loss, and MLflow metrics if a run is active."""
+def callbacks(params: Mapping[str, Any], epoch_offset: int = 0) -> list[keras.callbacks.Callback]:
+    """Learning-rate logging, early stopping on val_loss, and MLflow metrics if a run is active.
+
+    `epoch_offset`: epochs already run by an earlier phase, so MLflow steps continue from them.
+    """
     chosen: list[keras.callbacks.Callback] = [
         LearningRateLogger(),
         keras.callbacks.EarlyStopping(
@@ -84,7 +87,7 @@ def callbacks(params: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
     # A run can only be active if something imported mlflow already (kedro-mlflow does); when
     # nothing has, there is no run and no reason to pay for the import.
     if mlflow is not None and mlflow.active_run() is not None:
-        chosen.append(MlflowEpochMetrics(mlflow))
+        chosen.append(MlflowEpochMetrics(mlflow, epoch_offset))
     return chosen
 
 
@@ -102,10 +105,11 @@ class LearningRateLogger(keras.callbacks.Callback):
 class MlflowEpochMetrics(keras.callbacks.Callback):
     """Log each epoch's metrics to the active MLflow run with step = epoch (counted from 1)."""
 
-    def __init__(self, mlflow: Any) -> None:
+    def __init__(self, mlflow: Any, epoch_offset: int = 0) -> None:
         super().__init__()
         self._mlflow = mlflow
+        self._epoch_offset = epoch_offset
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {name: float(value) for name, value in (logs or {}).items()}
-        self._mlflow.log_metrics(metrics, step=epoch + 1)
+        self._mlflow.log_metrics(metrics, step=self._epoch_offset + epoch + 1)

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import keras
 from keras import layers
 
+from . import backbones
+
 ARCHITECTURES = ("simple_cnn", "xception_mini", "transfer")
 MIXED_PRECISION = {None: "float32", "bfloat16": "mixed_bfloat16"}
-# Backbones that rescale/normalise [0, 255] input themselves (include_preprocessing), so they
-# take the same raw pixels as the from-scratch networks.
-TRANSFER_BACKBONES: dict[str, Callable[..., keras.Model]] = {
-    "MobileNetV3Small": keras.applications.MobileNetV3Small,
-    "MobileNetV3Large": keras.applications.MobileNetV3Large,
-    "EfficientNetB0": keras.applications.EfficientNetB0,
-    "EfficientNetV2B0": keras.applications.EfficientNetV2B0,
-}
 # Keras' default (0.99) needs hundreds of steps before the inference-time statistics are
 # usable: a small dataset (the mini archive's 15 steps per epoch) would then validate as chance.
 BN_MOMENTUM = 0.9
@@ -34,7 +27,15 @@ SECTION_KEYS = {
     "augmentation": ("horizontal_flip", "rotation", "zoom", "contrast", "translation"),
     "simple_cnn": ("filters", "dense_units", "dropout"),
     "xception_mini": ("entry_filters", "block_filters", "exit_filters", "dropout"),
-    "transfer": ("backbone", "weights", "freeze_backbone", "dropout"),
+    "transfer": (
+        "backbone",
+        "weights",
+        "freeze_backbone",
+        "dropout",
+        "fine_tune_blocks",
+        "fine_tune_epochs",
+        "fine_tune_learning_rate",
+    ),
 }
 
 
@@ -136,52 +137,18 @@ def _xception_mini(x: keras.KerasTensor, params: Mapping[str, Any]) -> keras.Ker
 
 
 def _transfer(x: keras.KerasTensor, params: Mapping[str, Any]) -> keras.KerasTensor:
-    """A Keras Applications backbone (no top) + pooling + dropout."""
-    name = params["backbone"]
-    if name not in TRANSFER_BACKBONES:
-        raise ValueError(
-            f"train.transfer.backbone must be one of {sorted(TRANSFER_BACKBONES)}, got {name!r}"
-        )
-    weights = _backbone_weights(params["weights"])
-    if weights is None and params["freeze_backbone"]:
+    """A pretrained backbone (pooled features, frozen or not) + dropout."""
+    if params["weights"] is None and params["freeze_backbone"]:
         raise ValueError(
             "train.transfer.freeze_backbone is true but train.transfer.weights is null: a frozen "
             "random backbone learns nothing. Give pretrained weights or set freeze_backbone: false."
         )
-    backbone = _load_backbone(name, tuple(x.shape[1:]), weights)
+    backbone = backbones.load_backbone(params["backbone"], tuple(x.shape[1:]), params["weights"])
     backbone.trainable = not params["freeze_backbone"]
-    # training=False keeps a frozen backbone's batch-norm statistics fixed while the head learns.
+    # training=False keeps a frozen backbone's batch-norm statistics fixed while the head learns
+    # (and while its top blocks are fine-tuned), as Keras' transfer-learning guide advises.
     x = backbone(x, training=False) if params["freeze_backbone"] else backbone(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    return layers.Dropout(params["dropout"])(x)
-
-
-def _backbone_weights(weights: str | None) -> str | None:
-    """`imagenet`, null, or a local weights file, which must exist."""
-    if weights in (None, "imagenet"):
-        return weights
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"train.transfer.weights file '{path}' does not exist. Give the path of the "
-            "backbone's no-top ImageNet weights (.h5), 'imagenet' to download them, or null "
-            "to train the backbone from scratch."
-        )
-    return str(path)
-
-
-def _load_backbone(name: str, input_shape: tuple[int, ...], weights: str | None) -> keras.Model:
-    factory = TRANSFER_BACKBONES[name]
-    try:
-        return factory(include_top=False, weights=weights, input_shape=input_shape)
-    except Exception as exc:  # urllib, OSError or ValueError, depending on how the fetch failed
-        if weights != "imagenet":
-            raise
-        raise RuntimeError(
-            f"Could not get the ImageNet weights of {name} ({type(exc).__name__}: {exc}). "
-            "Without internet access, download the no-top weights file on another machine and "
-            "set train.transfer.weights to its local path (or to null to train from scratch)."
-        ) from exc
+    return layers.Dropout(params["dropout"], name="head_dropout")(x)
 
 
 def _section(train_params: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -35,6 +35,7 @@ REQUIRED_TRAIN_PARAMS = (
     "seed",
     "deterministic",
     "augmentation",
+    "test_time_augmentation",
 )
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
 
@@ -51,22 +52,49 @@ def train_model(
     Returns the model with its best-epoch weights (raw uint8 RGB of `image.size` in, one
     sigmoid P(classes[1]) out) and the per-epoch history (`HISTORY_COLUMNS`).
     """
-    from . import data, fitting, models
+    from . import fitting, models
 
     _check_train_params(train)
     _check_labels(split_manifest, _binary_class_names(classes))
     _check_splits(split_manifest)
     fitting.make_reproducible(train["seed"], train["deterministic"])
     batching = {"image_size": image["size"], "batch_size": train["batch_size"]}
+    model = models.build_model(image["size"], train)
+    fit = _fit_transfer if _trains_head_on_frozen_features(train) else _fit_on_images
+    started = time.perf_counter()
+    history = history_table(fit(model, split_manifest, clean_images, train, batching))
+    seconds = time.perf_counter() - started
+    train_count = int((split_manifest["split"] == "train").sum())
+    logger.info(
+        "Fitted %d epoch(s) of %d images in %.1f s: %.1f training images/s (validation included)",
+        len(history),
+        train_count,
+        seconds,
+        len(history) * train_count / seconds,
+    )
+    return model, history
+
+
+def _trains_head_on_frozen_features(train: Mapping[str, Any]) -> bool:
+    return train["architecture"] == "transfer" and train["transfer"]["freeze_backbone"]
+
+
+def _fit_on_images(
+    model: keras.Model,
+    split_manifest: pd.DataFrame,
+    clean_images: Path,
+    train: Mapping[str, Any],
+    batching: Mapping[str, Any],
+) -> dict[str, list[float]]:
+    """The whole model, every epoch on the (augmented) training images."""
+    from . import data, fitting
+
     train_data, train_labels = data.split_dataset(
         split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
     )
     val_data, _ = data.split_dataset(split_manifest, clean_images, "val", **batching)
-
-    model = models.build_model(image["size"], train)
     fitting.compile_model(model, train, math.ceil(len(train_labels) / train["batch_size"]))
-    started = time.perf_counter()
-    fitted = model.fit(
+    return model.fit(
         train_data,
         validation_data=val_data,
         epochs=train["epochs"],
@@ -74,17 +102,36 @@ def train_model(
         class_weight=fitting.class_weights(train_labels, train["class_weight"]),
         callbacks=fitting.callbacks(train),
         verbose=2,
+    ).history
+
+
+def _fit_transfer(
+    model: keras.Model,
+    split_manifest: pd.DataFrame,
+    clean_images: Path,
+    train: Mapping[str, Any],
+    batching: Mapping[str, Any],
+) -> dict[str, list[float]]:
+    """Head on cached frozen features, then (if asked) fine-tuning of the top blocks."""
+    from . import data, transfer_fitting
+
+    ordered_train, train_labels = data.split_dataset(
+        split_manifest, clean_images, "train", **batching
     )
-    seconds = time.perf_counter() - started
-    history = history_table(fitted.history)
-    logger.info(
-        "Fitted %d epoch(s) of %d images in %.1f s: %.1f training images/s (validation included)",
-        len(history),
-        len(train_labels),
-        seconds,
-        len(history) * len(train_labels) / seconds,
+    val_data, val_labels = data.split_dataset(split_manifest, clean_images, "val", **batching)
+    history = transfer_fitting.fit_head(
+        model, ordered_train, train_labels, val_data, val_labels, train
     )
-    return model, history
+    transfer = train["transfer"]
+    if transfer["fine_tune_blocks"] and transfer["fine_tune_epochs"]:
+        shuffled, _ = data.split_dataset(
+            split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
+        )
+        tuned = transfer_fitting.fine_tune(
+            model, shuffled, val_data, train_labels, train, len(history["loss"])
+        )
+        history = {name: history[name] + tuned[name] for name in history}
+    return history
 
 
 def history_table(history: Mapping[str, list[float]]) -> pd.DataFrame:
@@ -100,10 +147,15 @@ def describe_model(
     image: Mapping[str, Any],
     train: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The model card: what predict/serve need to prepare inputs as training did, and the run."""
+    """The model card: what predict/serve need to prepare inputs as training did, and the run.
+
+    `pretrained` records a transfer backbone's weights: their origin, file and sha256.
+    """
+    from catdog_pipeline.core.inference import check_test_time_augmentation
+
     class_names = _binary_class_names(classes)
     best_row = training_history["val_loss"].idxmin()
-    return {
+    card = {
         "classes": class_names,
         "positive_class": class_names[1],
         "image_size": [int(side) for side in image["size"]],
@@ -112,7 +164,14 @@ def describe_model(
         "architecture": train["architecture"],
         "epochs_run": len(training_history),
         "best_epoch": int(training_history.loc[best_row, "epoch"]),
+        "test_time_augmentation": check_test_time_augmentation(train["test_time_augmentation"]),
     }
+    if train["architecture"] == "transfer":
+        from .backbones import weights_origin
+
+        transfer = train["transfer"]
+        card["pretrained"] = weights_origin(transfer["backbone"], transfer["weights"])
+    return card
 
 
 def _binary_class_names(classes: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,1 @@
+"""What several stages and the serving code share, and nothing stage-specific."""

@@ -1,0 +1,158 @@
+"""Fit a pretrained model on 2 CPU cores: the head on frozen features, then the top blocks.
+
+A frozen backbone gives every image the same features in every epoch, so they are computed
+once (for each image and, with `augmentation.horizontal_flip`, its mirror image) and the head
+is trained on them for as many epochs as early stopping allows, at a tiny fraction of the cost
+of running the backbone each epoch. Optional fine-tuning then unfreezes the backbone's last
+`fine_tune_blocks` blocks and trains the whole model on images, at a lower learning rate, with
+the model's augmentation layers. The result is the same single model that takes raw images.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from . import fitting
+
+logger = logging.getLogger(__name__)
+
+HEAD_LAYER = "probability"
+FEATURES_LAYER = "head_dropout"  # its input: the backbone's pooled features
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The nested backbone model of a `transfer` model."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ValueError(f"Expected one nested backbone in '{model.name}', found {len(nested)}.")
+    return nested[0]
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """uint8 images -> the backbone's pooled features, with no augmentation (inference mode)."""
+    return keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).input)
+
+
+def extract_features(
+    extractor: keras.Model, images: tf.data.Dataset, *, mirrored: bool, description: str
+) -> np.ndarray:
+    """Features of each (image, label) batch's images, or of their mirror images; with progress."""
+    run = tf.function(lambda batch: extractor(batch, training=False))
+    chunks = []
+    for batch, _ in tqdm(images, desc=description, unit="batch", leave=False):
+        chunks.append(run(tf.image.flip_left_right(batch) if mirrored else batch).numpy())
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def fit_head(
+    model: keras.Model,
+    train_images: tf.data.Dataset,
+    train_labels: np.ndarray,
+    val_images: tf.data.Dataset,
+    val_labels: np.ndarray,
+    params: Mapping[str, Any],
+) -> dict[str, list[float]]:
+    """Train the output layer on cached frozen features; copy it into `model`. Keras history."""
+    extractor = feature_extractor(model)
+    views = [False, True] if params["augmentation"]["horizontal_flip"] else [False]
+    train_x = np.concatenate(
+        [
+            extract_features(extractor, train_images, mirrored=mirrored, description="train")
+            for mirrored in views
+        ]
+    )
+    train_y = np.concatenate([train_labels] * len(views))
+    val_x = extract_features(extractor, val_images, mirrored=False, description="val")
+
+    head = keras.Sequential(
+        [
+            keras.Input(shape=train_x.shape[1:]),
+            keras.layers.Dropout(params["transfer"]["dropout"]),
+            keras.layers.Dense(1, activation="sigmoid", name=HEAD_LAYER),
+        ]
+    )
+    steps = int(np.ceil(len(train_y) / params["batch_size"]))
+    fitting.compile_model(head, params, steps)
+    fitted = head.fit(
+        train_x,
+        train_y,
+        validation_data=(val_x, val_labels),
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        shuffle=True,  # seeded by make_reproducible
+        class_weight=fitting.class_weights(train_labels, params["class_weight"]),
+        callbacks=fitting.callbacks(params),
+        verbose=2,
+    )
+    model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
+    return fitted.history
+
+
+def unfreeze_top_blocks(model: keras.Model, blocks: int) -> int:
+    """Make the backbone's last `blocks` blocks and its head convolution trainable.
+
+    Batch-norm layers stay frozen (the backbone runs in inference mode). Returns how many
+    layers became trainable.
+    """
+    backbone = backbone_of(model)
+    block_names = sorted(
+        {layer.name.split("_")[0] for layer in backbone.layers if layer.name.startswith("block")},
+        key=lambda name: int(name.removeprefix("block")),
+    )
+    if not block_names:
+        raise ValueError(
+            f"train.transfer.fine_tune_blocks needs a backbone made of numbered blocks "
+            f"(EfficientNetLite0); '{backbone.name}' has none. Set fine_tune_blocks: 0."
+        )
+    chosen = {*block_names[-blocks:], "head"}
+    backbone.trainable = True
+    count = 0
+    for layer in backbone.layers:
+        layer.trainable = layer.name.split("_")[0] in chosen and not isinstance(
+            layer, keras.layers.BatchNormalization
+        )
+        count += bool(layer.trainable and layer.weights)
+    return count
+
+
+def fine_tune(
+    model: keras.Model,
+    train_images: tf.data.Dataset,
+    val_images: tf.data.Dataset,
+    train_labels: np.ndarray,
+    params: Mapping[str, Any],
+    epochs_done: int,
+) -> dict[str, list[float]]:
+    """Train the top blocks and the head on images at `fine_tune_learning_rate`. Keras history."""
+    transfer = params["transfer"]
+    layers = unfreeze_top_blocks(model, transfer["fine_tune_blocks"])
+    logger.info(
+        "Fine-tuning %d layer(s) of the last %d block(s) for %d epoch(s)",
+        layers,
+        transfer["fine_tune_blocks"],
+        transfer["fine_tune_epochs"],
+    )
+    tuning = {
+        **params,
+        "learning_rate": transfer["fine_tune_learning_rate"],
+        "epochs": transfer["fine_tune_epochs"],
+    }
+    steps = int(np.ceil(len(train_labels) / params["batch_size"]))
+    fitting.compile_model(model, tuning, steps)
+    fitted = model.fit(
+        train_images,
+        validation_data=val_images,
+        epochs=transfer["fine_tune_epochs"],
+        shuffle=False,
+        class_weight=fitting.class_weights(train_labels, params["class_weight"]),
+        callbacks=fitting.callbacks(tuning, epoch_offset=epochs_done),
+        verbose=2,
+    )
+    return fitted.history
