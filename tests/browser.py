@@ -4,7 +4,8 @@ The same conventions as tests/serving/test_upload_page.py: Debian's Chromium wit
 profile, aiohttp's websocket client (already a dependency, through DVC) for the protocol, and a
 skip that says why where Chromium is missing. On top of that, every request a page makes is
 recorded, and host names other than 127.0.0.1 do not resolve: a page that needs the internet
-fails here the way it would offline, and the test can name what it tried to load.
+fails here the way it would offline, and the test can name what it tried to load. A request the
+page's own Content-Security-Policy stopped never left the browser, so it does not count.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
 )
 TIMEOUT_S = 30
+QUIET_S = 1.0  # a page that sent nothing for this long is taken to be done loading
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -52,7 +54,9 @@ class DevTools:
     def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
         self.socket = socket
         self.last_id = 0
-        self.requested: list[str] = []
+        self.requests: dict[str, str] = {}  # request id -> URL, every request the page made
+        self.pending: set[str] = set()  # ids of off-host requests not yet finished or failed
+        self.stopped_by_csp: set[str] = set()
 
     async def call(self, method: str, **params: Any) -> dict:
         """Send `method` and return its result; requests announced meanwhile are recorded."""
@@ -60,12 +64,21 @@ class DevTools:
         await self.socket.send_json({"id": self.last_id, "method": method, "params": params})
         while True:
             message = json.loads((await self.socket.receive(timeout=TIMEOUT_S)).data)
-            if message.get("method") == "Network.requestWillBeSent":
-                self.requested.append(message["params"]["request"]["url"])
+            self._record(message.get("method"), message.get("params", {}))
             if message.get("id") == self.last_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]
+
+    def _record(self, event: str | None, params: dict) -> None:
+        if event == "Network.requestWillBeSent":
+            self.requests[params["requestId"]] = params["request"]["url"]
+            if _off_host(params["request"]["url"]):
+                self.pending.add(params["requestId"])
+        elif event in ("Network.loadingFinished", "Network.loadingFailed"):
+            self.pending.discard(params["requestId"])
+            if params.get("blockedReason") == "csp":
+                self.stopped_by_csp.add(params["requestId"])
 
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
@@ -85,13 +98,31 @@ class DevTools:
             await asyncio.sleep(0.1)
         return value
 
-    def requested_off_host(self) -> list[str]:
-        """Every URL the page asked for that is not on 127.0.0.1 (data: and blob: are local)."""
+    async def requested_off_host(self) -> list[str]:
+        """Once the page is quiet: every URL it sent beyond 127.0.0.1.
+
+        Quiet means no new request for QUIET_S and none off-host still in flight. data: and
+        blob: URLs are local; requests the page's CSP stopped were never sent.
+        """
+        deadline = time.monotonic() + TIMEOUT_S
+        count, quiet_since = len(self.requests), time.monotonic()
+        while self.pending or time.monotonic() - quiet_since < QUIET_S:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still loading: {[self.requests[i] for i in self.pending]}")
+            await asyncio.sleep(0.1)
+            await self.call("Runtime.evaluate", expression="0")  # picks up waiting events
+            if len(self.requests) != count:
+                count, quiet_since = len(self.requests), time.monotonic()
         return [
             url
-            for url in self.requested
-            if urlsplit(url).scheme not in LOCAL_SCHEMES and urlsplit(url).hostname != "127.0.0.1"
+            for request, url in self.requests.items()
+            if _off_host(url) and request not in self.stopped_by_csp
         ]
+
+
+def _off_host(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme not in LOCAL_SCHEMES and parts.hostname != "127.0.0.1"
 
 
 @contextmanager

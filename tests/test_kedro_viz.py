@@ -97,7 +97,7 @@ def test_built_page_draws_each_stage_offline(viz_site: str, tmp_path: Path) -> N
                     f"JSON.stringify({_TASK_NAMES}) === JSON.stringify({json.dumps(names)})"
                 )
             drawn[stage] = await devtools.evaluate(_TASK_NAMES)
-        return menu, drawn, devtools.requested_off_host()
+        return menu, drawn, await devtools.requested_off_host()
 
     with headless_chromium(tmp_path / "profile") as browser:
         menu, drawn, elsewhere = asyncio.run(on_page(browser, f"{viz_site}/", draw_each_stage))
