@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catdog_pipeline import __version__
 from catdog_pipeline.images import UnusableImage
+from catdog_pipeline.serving.docs import add_offline_docs
 from catdog_pipeline.serving.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,10 @@ def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
         version=__version__,
         summary=f"Is it a {' or a '.join(predictor.card.classes)}? Upload a photo and see.",
         lifespan=warm_up,
+        docs_url=None,  # /docs and /redoc come from add_offline_docs: no CDN
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     app.add_exception_handler(UploadRejected, _rejected_response)
     app.add_exception_handler(HTTPException, _http_error_response)
