@@ -1,4 +1,4 @@
-"""Shared fixtures: real-photo archives from ../shared, a throwaway project copy, tiny images."""
+"""Shared fixtures: the committed photo sample, a throwaway project copy, tiny images."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
-
-
-def _shared_archive(name: str) -> Path:
-    archive = SHARED_DATASETS / name
-    if not archive.is_file():
-        pytest.skip(f"{archive} is absent: the real-photo archives live in ../shared/datasets")
-    return archive
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +26,9 @@ def project_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_mini_zip() -> Path:
-    """The 600-photo PetImages archive beside the checkout (skips where it is absent)."""
-    return _shared_archive("petimages-180-mini.zip")
+def sample_zip() -> Path:
+    """The committed 600-photo sample (samples/README.md), the default `ingest.source`."""
+    return PROJECT_ROOT / "samples" / "petimages-mini.zip"
 
 
 def project_files() -> list[str]:
