@@ -20,6 +20,7 @@ install: $(BIN)/.installed
 ## The main job: the whole pipeline through DVC (only what changed is rebuilt).
 run: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
+	@$(BIN)/catdog summary
 
 ## Lint, then the test suite (browser tests skip, saying why, where Chromium is missing).
 test: install lint browser

@@ -150,3 +150,31 @@ def test_serve_refuses_bad_params_naming_the_key(tmp_path: Path, sections, messa
     result = CliRunner().invoke(cli, ["serve", "--params", str(params), "--model", "none"])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_summary_gives_the_test_figures_and_where_to_look(tmp_path, make_image) -> None:
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/metrics.json").write_text(
+        json.dumps({"accuracy": 0.98765, "log_loss": 0.04321, "n_images": 60})
+    )
+    (tmp_path / "data/06_models").mkdir(parents=True)
+    card = {"architecture": "transfer", "pretrained": {"backbone": "EfficientNetLite0"}}
+    (tmp_path / "data/06_models/model_card.json").write_text(json.dumps(card))
+    make_image(tmp_path / "data/01_raw/images/PetImages/Cat/7.jpg")
+
+    result = CliRunner().invoke(cli, ["summary", "--project", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "transfer (EfficientNetLite0): test accuracy 0.988, log loss 0.043 on 60" in result.output
+    )
+    assert "catdog predict data/01_raw/images/PetImages/Cat/7.jpg" in result.output
+    for command in ("mlflow ui", "catdog serve", "kedro viz run", "reports/report.html"):
+        assert command in result.output
+
+
+def test_summary_before_any_run_says_what_to_run(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["summary", "--project", str(tmp_path)])
+
+    assert result.exit_code == 0
+    assert "No evaluated model yet" in result.output and "make run" in result.output

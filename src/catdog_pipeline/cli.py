@@ -120,6 +120,20 @@ def predict(
 
 
 @cli.command()
+@click.option(
+    "--project",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+)
+def summary(project: Path) -> None:
+    """The current model's test figures, and the commands to explore it."""
+    from catdog_pipeline.summary import run_summary
+
+    click.echo(run_summary(project))
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @model_option
