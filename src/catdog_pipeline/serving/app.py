@@ -24,11 +24,11 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catdog_pipeline import __version__
 from catdog_pipeline.images import UnusableImage
-from catdog_pipeline.serving.docs import add_offline_docs
+from catdog_pipeline.serving.body_limit import BodySizeLimit, error_json
+from catdog_pipeline.serving.docs import add_offline_docs, predict_openapi
 from catdog_pipeline.serving.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,6 @@ MEDIA_TYPES = {
 # Clients that do not know what they send (curl without a type, scripts) say octet-stream;
 # those uploads are judged by their content alone.
 UNTYPED = ("", "application/octet-stream")
-# An oversized body is read and dropped up to this many times serve.max_body_bytes before the
-# 413 goes out (see BodySizeLimit); past that the connection is simply closed.
-DISCARD_FACTOR = 4
 # HTTP status for each way `prepare_image` can refuse an upload.
 STATUS_FOR_REASON = {
     "empty": 400,
@@ -165,7 +162,7 @@ def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
             f"{', '.join(sorted(limits.formats))}). If any upload is unusable the whole request "
             "is refused with a 4xx naming that file."
         ),
-        openapi_extra=_upload_schema(predictor.card.positive_class),
+        openapi_extra=predict_openapi(UPLOAD_FIELD, predictor.card.positive_class),
         responses={
             400: {"description": "Empty file, too many files or malformed multipart"},
             413: {"description": "Body or pixel count over the limit"},
@@ -283,120 +280,12 @@ def _sniff_format(data: bytes) -> str | None:
     return "JPEG" if image_format == "MPO" else image_format
 
 
-def _upload_schema(positive_class: str) -> dict[str, Any]:
-    """OpenAPI request body and answer for /predict, so /docs offers a file picker."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": [UPLOAD_FIELD],
-                        "properties": {
-                            UPLOAD_FIELD: {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            }
-                        },
-                    }
-                }
-            },
-        },
-        "responses": {
-            "200": {
-                "description": "One prediction per upload, in the order sent",
-                "content": {
-                    "application/json": {
-                        "example": {
-                            "predictions": [
-                                {
-                                    "filename": "rex.jpg",
-                                    "label": positive_class,
-                                    "probability": 0.97,
-                                    f"p_{positive_class}": 0.97,
-                                }
-                            ]
-                        }
-                    }
-                },
-            }
-        },
-    }
-
-
 async def _rejected_response(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UploadRejected)
-    return _error_json(exc.status, exc.error, exc.detail, exc.file)
+    return error_json(exc.status, exc.error, exc.detail, exc.file)
 
 
 async def _http_error_response(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     error = "request_too_large" if exc.status_code == 413 else f"http_{exc.status_code}"
-    return _error_json(exc.status_code, error, str(exc.detail), headers=exc.headers)
-
-
-def _error_json(
-    status: int,
-    error: str,
-    detail: str,
-    file: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": error, "detail": detail, "file": file}, status_code=status, headers=headers
-    )
-
-
-class BodySizeLimit:
-    """Refuse request bodies over `max_body_bytes` with 413, declared or streamed.
-
-    A body is never kept past the limit. Before answering, the rest of it (up to
-    DISCARD_FACTOR times the limit) is read and dropped: closing on a client that is still
-    sending resets the connection, and the client would never see the 413. A client that sent
-    `Expect: 100-continue` is answered before it sends anything.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length", b"")
-        # The HTTP server has already refused a malformed Content-Length.
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            if headers.get(b"expect", b"").lower() != b"100-continue":
-                await self._discard(receive)
-            response = _error_json(
-                413, "request_too_large", self._too_large_detail(), headers={"Connection": "close"}
-            )
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
-                if message.get("more_body"):
-                    await self._discard(receive)
-                raise HTTPException(413, self._too_large_detail(), {"Connection": "close"})
-            return message
-
-        await self.app(scope, counted_receive, send)
-
-    async def _discard(self, receive: Receive) -> None:
-        discarded = 0
-        while discarded <= DISCARD_FACTOR * self.max_body_bytes:
-            message = await receive()
-            discarded += len(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body"):
-                return
-
-    def _too_large_detail(self) -> str:
-        return f"request body over {self.max_body_bytes} bytes (params.yaml serve.max_body_bytes)"
+    return error_json(exc.status_code, error, str(exc.detail), headers=exc.headers)

@@ -4,12 +4,14 @@ FastAPI's own pages load their JavaScript and CSS from jsDelivr, their icon from
 fastapi.tiangolo.com and ReDoc's fonts from Google, so offline they stay blank. The
 fastapi-offline package (pinned in requirements.lock) ships copies of Swagger UI and ReDoc; they
 are mounted here and the pages point at them. The app must be built with `docs_url=None` and
-`redoc_url=None` so FastAPI does not add its CDN pages first.
+`redoc_url=None` so FastAPI does not add its CDN pages first. `predict_openapi` describes
+/predict's multipart body, which FastAPI cannot infer from a handler that reads the form itself.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request
@@ -57,3 +59,45 @@ def add_offline_docs(app: FastAPI) -> None:
         )
         page.headers["Content-Security-Policy"] = REDOC_CSP
         return page
+
+
+def predict_openapi(upload_field: str, positive_class: str) -> dict[str, Any]:
+    """OpenAPI request body and answer for /predict, so /docs offers a file picker."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [upload_field],
+                        "properties": {
+                            upload_field: {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "One prediction per upload, in the order sent",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "predictions": [
+                                {
+                                    "filename": "rex.jpg",
+                                    "label": positive_class,
+                                    "probability": 0.97,
+                                    f"p_{positive_class}": 0.97,
+                                }
+                            ]
+                        }
+                    }
+                },
+            }
+        },
+    }
