@@ -47,5 +47,8 @@ class UserErrorHook:
         if cause is None or os.environ.get("CATDOG_TRACEBACK"):
             return
         message = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
-        logger.error("%s\n(CATDOG_TRACEBACK=1 shows the full traceback.)", message)
+        # markup off: a Rich handler would read `[height, width]` or a path's `[/x]` as tags.
+        logger.error(
+            "%s\n(CATDOG_TRACEBACK=1 shows the full traceback.)", message, extra={"markup": False}
+        )
         raise SystemExit(1)

@@ -5,6 +5,7 @@ import os
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from catdog_pipeline.console import ConsoleHook
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 
@@ -21,4 +22,5 @@ CONFIG_LOADER_ARGS = {
 }
 
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
-HOOKS = (TrainingRunHook(), RunProvenanceHook(), UserErrorHook())
+# ConsoleHook: Rich log lines in a terminal, plain unwrapped ones when piped (conf/logging.yml).
+HOOKS = (ConsoleHook(), TrainingRunHook(), RunProvenanceHook(), UserErrorHook())
