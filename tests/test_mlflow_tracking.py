@@ -30,6 +30,7 @@ from PIL import Image
 
 from catdog_pipeline.hooks import _pipeline_tag, dvc_data_hashes, flatten_params, git_state
 from catdog_pipeline.images import encode_jpeg, prepare_image
+from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVER_START_SECONDS = 240
@@ -405,6 +406,10 @@ def _check_training_run(client, run, project: Path, pipeline_tag: str) -> None:
     assert tags["git.dirty"] == "false"
     split_md5 = hashlib.md5((project / "data/03_primary/split.parquet").read_bytes()).hexdigest()
     assert tags["dvc.split_manifest.md5"] == split_md5
+    # `simple_cnn · data 3f2a1c · 34dfc19`, kept by `evaluate` when it resumes the run
+    assert run.info.run_name == run_name("simple_cnn", split_md5, tags["git.commit"])
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     for split, count in SPLIT_SIZES.items():
         assert tags[f"data.{split}_images"] == str(count)
 
@@ -446,7 +451,6 @@ def test_dvc_train_then_evaluate_processes_share_one_run(
     assert len(new) == 1
     run, run_id = new[0], new[0].info.run_id
     _check_training_run(client, run, tiny_project, pipeline_tag="train+evaluate")
-    assert run.info.run_name == "train"  # evaluate resumed it without renaming it
 
     # The registered pyfunc serves raw image bytes.
     (version,) = [v for v in client.search_model_versions("name='catdog'") if v.run_id == run_id]

@@ -4,30 +4,31 @@ kedro-mlflow's MlflowHook starts and ends the run, logs the parameters each node
 the catalog's Mlflow* datasets (figures, metrics, model). These hooks add what it cannot know:
 
 - `TrainingRunHook`: `dvc repro` runs `train` and `evaluate` as two `kedro run` processes; the
-  train stage's model card records its run id and `evaluate` logs into that run again. It also
-  logs the training history table as `training_history.csv` (the train stage's catalog entry is
-  a plain CSV dataset, not a kedro-mlflow one).
+  train stage's model card records its run id and `evaluate` logs into that run again. A new
+  run is named `xception_mini · data 3f2a1c · 34dfc19` (mlflow_ui.py), and the experiment is
+  marked as a model-training one. It also logs the training history table as
+  `training_history.csv` (the train stage's catalog entry is a plain CSV, not kedro-mlflow's).
 - `RunProvenanceHook`: every parameter, the git commit, the DVC hashes of the training data,
-  the pipeline and the split sizes, as run params and tags.
+  the pipeline and the split sizes, as run params and tags; at the end, the run's UI link.
 
 MLflow is imported inside the hooks: settings.py imports this module for every `kedro run`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
+
+from catdog_pipeline.mlflow_ui import describe_run, training_experiment, ui_base_url, ui_link
+from catdog_pipeline.provenance import dvc_data_hashes, git_state
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,6 @@ MODEL_CARD = "model_card"
 RUN_ID_KEY = "mlflow_run_id"
 TRAINING_HISTORY = "training_history"
 SPLIT_MANIFEST = "split_manifest"
-# The training data as dvc.yaml tracks it (the same paths as conf/base/catalog.yml).
-SPLIT_MANIFEST_PATH = "data/03_primary/split.parquet"
-CLEAN_IMAGES_PATH = "data/02_intermediate/images"
-# Files the pipeline itself rewrites: changes there do not make the code differ from the commit.
-GIT_OUTPUT_PATHSPECS = (":(exclude)dvc.lock", ":(exclude)reports", ":(exclude,glob)**/.gitignore")
 
 
 class TrainingRunHook:
@@ -55,6 +51,7 @@ class TrainingRunHook:
 
     def __init__(self) -> None:
         self._context: KedroContext | None = None
+        self._auto_name: str | None = None  # the run name this hook chose, if it chose one
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -64,19 +61,34 @@ class TrainingRunHook:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
     ) -> None:
+        """Mark the experiment as model training; resume the training run or name a new one."""
+        self._auto_name = None
         mlflow_config = getattr(self._context, "mlflow", None)  # set by kedro-mlflow
-        if mlflow_config is None or MODEL_CARD not in pipeline.inputs():
+        if mlflow_config is None or not _tracked(run_params, mlflow_config):
             return
+        import mlflow
+
+        training_experiment(mlflow.MlflowClient(), mlflow_config.tracking.experiment.name)
+        if MODEL_CARD in pipeline.inputs() and self._resume_training_run(catalog, mlflow_config):
+            return
+        if mlflow_config.tracking.run.name is None:  # mlflow.yml names no run
+            project = Path(self._context.project_path)
+            self._auto_name = describe_run(self._context.params, project)
+            mlflow_config.tracking.run.name = self._auto_name
+
+    def _resume_training_run(self, catalog: CatalogProtocol, mlflow_config: Any) -> bool:
+        """Point kedro-mlflow at the run that trained the model card's model, if it may."""
         run_id = recorded_run_id(catalog)
         if run_id is None:
-            return
+            return False
         run, problem = training_run(run_id, mlflow_config, flatten_params(self._context.params))
         if problem:
             logger.warning("Not resuming training run %s: %s; starting a new run", run_id, problem)
-            return
+            return False
         logger.info("Logging into the run that trained the model: %s", run_id)
         mlflow_config.tracking.run.id = run_id
         mlflow_config.tracking.run.name = run.info.run_name  # else it is renamed `evaluate`
+        return True
 
     @hook_impl
     def before_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
@@ -90,14 +102,22 @@ class TrainingRunHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
-        if dataset_name != TRAINING_HISTORY:
+        if dataset_name not in (TRAINING_HISTORY, SPLIT_MANIFEST):
             return
         import mlflow
 
         run = mlflow.active_run()
-        if run is not None:
+        if run is None:
+            return
+        client = mlflow.MlflowClient()
+        if dataset_name == TRAINING_HISTORY:
             text = data.to_csv(index=False)
-            mlflow.MlflowClient().log_text(run.info.run_id, text, f"{TRAINING_HISTORY}.csv")
+            client.log_text(run.info.run_id, text, f"{TRAINING_HISTORY}.csv")
+        elif self._auto_name and client.get_run(run.info.run_id).info.run_name == self._auto_name:
+            # `kedro run` rebuilt the split: the name now names the data this run trains on.
+            project = Path(self._context.project_path)
+            self._auto_name = describe_run(self._context.params, project)
+            client.update_run(run.info.run_id, name=self._auto_name)
 
 
 def recorded_run_id(catalog: CatalogProtocol) -> str | None:
@@ -137,6 +157,7 @@ class RunProvenanceHook:
     def __init__(self) -> None:
         self._context: KedroContext | None = None
         self._run_id: str | None = None
+        self._experiment_id: str | None = None
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -147,12 +168,13 @@ class RunProvenanceHook:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
     ) -> None:
         import mlflow
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Param
 
         run = mlflow.active_run()
         self._run_id = run.info.run_id if run else None
         if run is None:  # tracking is disabled for this pipeline
             return
+        self._experiment_id = run.info.experiment_id
         client = mlflow.MlflowClient()
         project = Path(self._context.project_path)
         tags = {
@@ -167,7 +189,7 @@ class RunProvenanceHook:
         client.log_batch(
             self._run_id,
             params=[Param(name, value) for name, value in params.items()],
-            tags=[RunTag(name, value) for name, value in tags.items()],
+            tags=_run_tags(tags),
         )
 
     @hook_impl
@@ -182,7 +204,25 @@ class RunProvenanceHook:
             client.set_tag(self._run_id, f"data.{split}_images", str(int(counts.get(split, 0))))
 
     @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
+        if dataset_name != SPLIT_MANIFEST or self._run_id is None:
+            return
+        import mlflow
+
+        # `kedro run` rebuilt the split: the tags logged at the start name the previous one.
+        tags = dvc_data_hashes(Path(self._context.project_path))
+        mlflow.MlflowClient().log_batch(self._run_id, tags=_run_tags(tags))
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
+        if self._run_id is not None:
+            import mlflow
+
+            config = self._context.mlflow  # set by kedro-mlflow
+            uri = mlflow.get_tracking_uri()
+            base = ui_base_url(uri, config.ui.host, config.ui.port)
+            how = "" if base == uri.rstrip("/") else f" (`mlflow ui --backend-store-uri {uri}`)"
+            logger.info("MLflow UI%s: %s", how, ui_link(base, self._experiment_id, self._run_id))
         self._run_id = None
 
 
@@ -201,62 +241,27 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
+def _run_tags(tags: Mapping[str, str]) -> list[Any]:
+    """MLflow `RunTag`s for `log_batch`."""
+    from mlflow.entities import RunTag
+
+    return [RunTag(name, value) for name, value in tags.items()]
+
+
+def _pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
+    names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__"
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _tracked(run_params: Mapping[str, Any], mlflow_config: Any) -> bool:
+    """Whether kedro-mlflow tracks this run's pipelines (mlflow.yml's disable_tracking)."""
+    from kedro_mlflow.framework.hooks.utils import _assert_mlflow_enabled
+
+    return _assert_mlflow_enabled(_pipeline_names(run_params), mlflow_config)
+
+
 def _pipeline_tag(run_params: Mapping[str, Any], existing_tags: Mapping[str, str]) -> str:
     """The pipelines that logged into the run, joined by "+" (`train+evaluate` under DVC)."""
-    names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__"
-    names = [names] if isinstance(names, str) else list(names)
+    names = _pipeline_names(run_params)
     logged = [name for name in existing_tags.get("pipeline", "").split("+") if name]
     return "+".join(logged + [name for name in names if name not in logged])
-
-
-def git_state(project: Path) -> dict[str, str]:
-    """`git.commit` and `git.dirty` (code or config differ from the commit); empty outside git."""
-    try:
-        commit = _git(project, "rev-parse", "HEAD")
-        changes = _git(project, "status", "--porcelain", "--", ".", *GIT_OUTPUT_PATHSPECS)
-    except (OSError, subprocess.CalledProcessError):
-        logger.warning("%s is not a git checkout with a commit: no git tags on the run", project)
-        return {}
-    return {"git.commit": commit, "git.dirty": str(bool(changes)).lower()}
-
-
-def _git(project: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=project, capture_output=True, text=True, check=True, timeout=60
-    )
-    return result.stdout.strip()
-
-
-def dvc_data_hashes(project: Path) -> dict[str, str]:
-    """The DVC hashes of the training data, as tags.
-
-    `dvc.split_manifest.md5` is computed from the file (DVC's hash of a file is its MD5);
-    `dvc.clean_images.md5` is the folder's hash in dvc.lock, and `dvc.lock_matches_data` says
-    whether dvc.lock records this very split manifest (false after a `kedro run` on data that
-    `dvc repro` has not locked yet).
-    """
-    split_file = project / SPLIT_MANIFEST_PATH
-    if not split_file.is_file():
-        return {}
-    split_md5 = hashlib.md5(split_file.read_bytes()).hexdigest()
-    locked = _locked_out_hashes(project / "dvc.lock")
-    tags = {
-        "dvc.split_manifest.md5": split_md5,
-        "dvc.lock_matches_data": str(locked.get(SPLIT_MANIFEST_PATH) == split_md5).lower(),
-    }
-    if CLEAN_IMAGES_PATH in locked:
-        tags["dvc.clean_images.md5"] = locked[CLEAN_IMAGES_PATH]
-    return tags
-
-
-def _locked_out_hashes(lock_file: Path) -> dict[str, str]:
-    """path -> md5 of every stage output recorded in dvc.lock (empty if there is none)."""
-    if not lock_file.is_file():
-        return {}
-    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
-    return {
-        out["path"]: out["md5"]
-        for stage in stages.values()
-        for out in stage.get("outs", [])
-        if "md5" in out
-    }
