@@ -1,6 +1,8 @@
 """A scripted local HTTP server for the tests, and a requests adapter that routes to it."""
 
+import contextlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -20,6 +22,8 @@ class Reply:
     ranges: bool = True  # answer `Range: bytes=N-` with 206 (416 past the end)
     drop_after: int | None = None  # close the connection after this many body bytes...
     drops: int = 0  # ...in this many responses
+    trickle: float | None = None  # send the body one byte per this many seconds
+    length: int | None = None  # the Content-Length to declare (None: the body's; -1: none)
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,24 @@ def make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            length = len(body) if reply.length is None else reply.length
+            if length >= 0:
+                self.send_header("Content-Length", str(length))
             self.end_headers()
             if reply.drop_after is not None and reply.drops > 0:
                 reply.drops -= 1
                 body = body[: reply.drop_after]  # the connection closes after this
-            self.wfile.write(body)
+            with contextlib.suppress(OSError):  # the client gave up
+                self._write(body, reply.trickle)
+
+        def _write(self, body: bytes, trickle: float | None) -> None:
+            if trickle is None:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(trickle)
 
         def log_message(self, *args: object) -> None:
             pass

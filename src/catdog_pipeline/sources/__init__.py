@@ -6,14 +6,19 @@ from catdog_pipeline.sources.archives import (
     is_archive,
     safe_extract,
 )
-from catdog_pipeline.sources.errors import SourceError
+from catdog_pipeline.sources.errors import DamagedFileError, SourceError
 from catdog_pipeline.sources.fetch import fetch_source
+from catdog_pipeline.sources.http import Limits
+from catdog_pipeline.sources.redact import redact_url
 
 __all__ = [
+    "DamagedFileError",
     "ExtractionReport",
+    "Limits",
     "RejectedEntry",
     "SourceError",
     "fetch_source",
     "is_archive",
+    "redact_url",
     "safe_extract",
 ]

@@ -1,5 +1,12 @@
-"""The one exception type of `catdog_pipeline.sources`."""
+"""The exception types of `catdog_pipeline.sources`."""
 
 
 class SourceError(RuntimeError):
     """A failure the user can cause or fix; the message says what happened and what to do."""
+
+
+class DamagedFileError(SourceError):
+    """A fetched file that is unreadable (truncated, corrupt, an HTML page instead of an archive).
+
+    A download cache entry that raises it is discarded, so the next fetch downloads it again.
+    """

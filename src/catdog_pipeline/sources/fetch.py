@@ -2,26 +2,45 @@
 
 import logging
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from catdog_pipeline.sources import cache, gdrive, http, local
-from catdog_pipeline.sources.errors import SourceError
+from catdog_pipeline.sources.errors import DamagedFileError, SourceError
+from catdog_pipeline.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
+Use = Callable[[Path, str], T]
+
+
+def _as_is(path: Path, _: str) -> Path:
+    return path
 
 
 def fetch_source(
-    source: str, *, sha256: str | None, cache_dir: Path, progress: bool = True
-) -> Path:
-    """Make `source` available locally and return its path: an archive file or a directory.
+    source: str,
+    *,
+    sha256: str | None,
+    cache_dir: Path,
+    progress: bool = True,
+    limits: http.Limits = http.NO_LIMITS,
+    use: Use = _as_is,
+) -> T:
+    """Make `source` available locally and return `use(path, description)` (default: the path).
 
     `source` is a Google Drive link or `gdrive://<id>`, an http(s) URL, or a local path
-    (`~` and `file://` accepted; returned in place, made absolute). Downloads are cached in
+    (`~` and `file://` accepted; used in place, made absolute). Downloads are cached in
     `cache_dir/<key>/` and reused without network access. `sha256` (hex) is checked for
-    files; a download that fails it is deleted. It is refused for directories.
+    files; a download that fails it is deleted. It is refused for directories. `use` reads
+    the file (`description` names it for messages, e.g. "the file downloaded from <url>"); if
+    it raises DamagedFileError on a download, the cache entry is discarded, and a cached copy
+    is downloaded again once. Credentials in `source` never appear in messages, logs or the
+    cache (see `redact_url`).
     """
     source = source.strip()
     if not source:
@@ -31,44 +50,61 @@ def fetch_source(
     if drive is not None:
         if expected and drive.kind == "folder":
             raise _sha256_for_directory(source)
-        return _fetch_remote(
-            source,
-            expected,
-            Path(cache_dir),
-            lambda entry: gdrive.download(drive, source, entry, progress=progress),
-        )
-    if urlsplit(source).scheme in ("http", "https"):
-        return _fetch_remote(
-            source,
-            expected,
-            Path(cache_dir),
-            lambda entry: http.download(source, entry, progress=progress),
-        )
-    path = local.resolve_local(source)
-    if expected:
-        _verify(path, expected, source, downloaded=False)
-    return path
+
+        def download(entry: Path) -> Path:
+            return gdrive.download(drive, source, entry, progress=progress)
+
+    elif urlsplit(source).scheme in ("http", "https"):
+
+        def download(entry: Path) -> Path:
+            return http.download(source, entry, progress=progress, limits=limits)
+
+    else:
+        path = local.resolve_local(source)
+        if expected:
+            _verify(path, expected, source, downloaded=False)
+        return use(path, str(path))
+    return _fetch_remote(redact_url(source), expected, Path(cache_dir), download, use)
 
 
 def _fetch_remote(
-    source: str, expected: str | None, cache_dir: Path, download: Callable[[Path], Path]
-) -> Path:
-    entry = cache.entry_dir(cache_dir, source)
-    path = cache.lookup(entry, source, expected)
+    shown: str, expected: str | None, cache_dir: Path, download: Callable[[Path], Path], use: Use
+) -> T:
+    entry = cache.entry_dir(cache_dir, shown)
+    path = cache.lookup(entry, shown, expected)
     if path is not None:
-        log.info("Using cached download of %s: %s", source, path)
-    else:
-        path = download(entry)
-        digest = None
-        if path.is_file() and expected:
-            digest = _verify(path, expected, source, downloaded=True)
-        elif path.is_file():
-            digest = cache.file_sha256(path)
-            log.info("Downloaded %s (sha256 %s); set ingest.sha256 to pin it.", path, digest)
-        cache.commit(entry, source, path, digest)
-    if expected and path.is_dir():
-        raise _sha256_for_directory(source)
-    return path
+        log.info("Using cached download of %s: %s", shown, path)
+        try:
+            return _use(path, expected, shown, f"the cached download of {shown}", use)
+        except DamagedFileError as exc:
+            log.warning("Discarded the cached download of %s, fetching it again: %s", shown, exc)
+            _discard(entry)
+    path = download(entry)
+    digest = None
+    if path.is_file() and expected:
+        digest = _verify(path, expected, shown, downloaded=True)
+    elif path.is_file():
+        digest = cache.file_sha256(path)
+        log.info("Downloaded %s (sha256 %s); set ingest.sha256 to pin it.", path, digest)
+    cache.commit(entry, shown, path, digest)
+    try:
+        return _use(path, expected, shown, f"the file downloaded from {shown}", use)
+    except DamagedFileError as exc:
+        _discard(entry)
+        raise DamagedFileError(
+            f"{exc} The download was deleted, so the next run fetches it again."
+        ) from exc
+
+
+def _use(path: Path, expected: str | None, shown: str, description: str, use: Use) -> T:
+    if expected and path.is_dir():  # a Drive id that turned out to be a folder
+        raise _sha256_for_directory(shown)
+    return use(path, description)
+
+
+def _discard(entry: Path) -> None:
+    """Delete a cache entry (payload, metadata and partial files)."""
+    shutil.rmtree(entry, ignore_errors=True)
 
 
 def _verify(path: Path, expected: str, source: str, *, downloaded: bool) -> str:
@@ -105,6 +141,7 @@ def _expected_sha256(sha256: str | None) -> str | None:
 
 def _sha256_for_directory(source: str) -> SourceError:
     return SourceError(
-        f"ingest.sha256 is set, but {source} is a directory and a checksum applies to a single "
-        "file. Set `ingest.sha256: null` in params.yaml, or point `ingest.source` at an archive."
+        f"ingest.sha256 is set, but {redact_url(source)} is a directory and a checksum applies "
+        "to a single file. Set `ingest.sha256: null` in params.yaml, or point `ingest.source` "
+        "at an archive."
     )

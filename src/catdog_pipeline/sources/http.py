@@ -1,32 +1,50 @@
-"""Resumable HTTP(S) downloads with `requests` into a cache entry."""
+"""Resumable HTTP(S) downloads with `requests` into a cache entry, within size and time limits."""
 
 import os
 import re
 import sys
+import time
+from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from catdog_pipeline.sources.cache import META_NAME
 from catdog_pipeline.sources.errors import SourceError
+from catdog_pipeline.sources.redact import redact_url
 
 _CHUNK = 256 * 1024
-_TIMEOUT = (15, 60)  # seconds to connect, and between bytes
+_CONNECT_TIMEOUT, _READ_TIMEOUT = 15, 60  # seconds to connect, and between bytes
 _ATTEMPTS = 3
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
 
 
-def download(url: str, entry: Path, *, progress: bool) -> Path:
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one download: its size in bytes, and seconds from the first request to the end."""
+
+    max_bytes: int | None = None
+    timeout_s: float | None = None
+
+
+NO_LIMITS = Limits()
+
+
+def download(url: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMITS) -> Path:
     """Download `url` to `entry/<filename>` through `entry/<filename>.part`; return the file.
 
     An existing `.part` is resumed with a Range request if the server answers 206 and
     restarted if it answers 200. A dropped connection is resumed up to 3 times per call;
-    after that the `.part` stays for the next call.
+    after that, or when `limits.timeout_s` runs out, the `.part` stays for the next call. A
+    body over `limits.max_bytes` (declared or streamed) is refused and deleted. Credentials
+    come from the URL or, without them, from ~/.netrc (or the file $NETRC names).
     """
     entry.mkdir(parents=True, exist_ok=True)
+    clock = _Clock(url, limits.timeout_s)
     error: Exception | None = None
     for _ in range(_ATTEMPTS):
         part = _partial_file(entry)
@@ -35,30 +53,56 @@ def download(url: str, entry: Path, *, progress: bool) -> Path:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            with requests.get(url, headers=headers, stream=True, timeout=_TIMEOUT) as response:
-                if response.status_code == 416 and part:  # the .part is already whole or bogus
+            with requests.get(url, headers=headers, stream=True, timeout=clock.timeouts()) as reply:
+                if reply.status_code == 416 and part:  # the .part is already whole or bogus
                     part.unlink()
                     continue
-                _raise_for_status(url, response)
-                name = filename_from(response, url)
+                _raise_for_status(url, reply)
+                name = filename_from(reply, url)
                 target = entry / f"{name}.part"
-                resumed = part == target and _starts_at(response) == offset
+                resumed = part == target and _starts_at(reply) == offset
                 if part and not resumed:
                     part.unlink()
-                if response.status_code == 206 and not resumed:
+                if reply.status_code == 206 and not resumed:
                     continue  # an unusable range: ask again for the whole file
-                _save(response, target, offset if resumed else 0, progress)
-        except requests.RequestException as exc:
+                _save(reply, target, offset if resumed else 0, progress, limits, clock)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             error = exc
             continue
         final = entry / name
         os.replace(target, final)
         return final
     raise SourceError(
-        f"Could not download {url}: {error or 'the server sent unusable byte ranges'}. "
+        f"Could not download {redact_url(url)}: "
+        f"{redact_url(str(error)) if error else 'the server sent unusable byte ranges'}. "
         "Check the network connection and `ingest.source` in params.yaml, then run again: "
         f"the partial download in {entry} is resumed."
     )
+
+
+class _Clock:
+    """The overall deadline of one download."""
+
+    def __init__(self, url: str, timeout_s: float | None) -> None:
+        self._url, self._timeout_s = url, timeout_s
+        self._end = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def timeouts(self) -> tuple[float, float]:
+        """Connect and read timeouts for the next request, never past the deadline."""
+        if self._end is None:
+            return _CONNECT_TIMEOUT, _READ_TIMEOUT
+        self.check(0)
+        left = self._end - time.monotonic()
+        return min(_CONNECT_TIMEOUT, left), min(_READ_TIMEOUT, left)
+
+    def check(self, received: int) -> None:
+        if self._end is not None and time.monotonic() >= self._end:
+            raise SourceError(
+                f"Downloading {redact_url(self._url)} did not finish within "
+                f"ingest.download_timeout_s ({self._timeout_s:g} s; {received} bytes arrived "
+                "in the last attempt): the server is too slow or stalls. Run again later to "
+                "resume, or raise `ingest.download_timeout_s` in params.yaml."
+            )
 
 
 def filename_from(response: requests.Response, url: str) -> str:
@@ -90,19 +134,41 @@ def _raise_for_status(url: str, response: requests.Response) -> None:
         return
     if status in (401, 403):
         advice = (
-            "the server refuses access: download the file by hand and set "
-            "`ingest.source` in params.yaml to its local path"
+            "the server refuses access: put the user name and password in ~/.netrc (or the "
+            "file $NETRC names), or download the file by hand and set `ingest.source` in "
+            "params.yaml to its local path"
         )
     elif 400 <= status < 500:
         advice = "the URL is wrong or the file was removed: fix `ingest.source` in params.yaml"
     else:
         advice = "the server had a problem: try again later"
-    raise SourceError(f"Downloading {url} failed with HTTP {status} {response.reason}; {advice}.")
+    raise SourceError(
+        f"Downloading {redact_url(url)} failed with HTTP {status} {response.reason}; {advice}."
+    )
 
 
-def _save(response: requests.Response, target: Path, offset: int, progress: bool) -> None:
+def _too_large(url: str, target: Path, size: str, cap: int) -> SourceError:
+    target.unlink(missing_ok=True)
+    return SourceError(
+        f"The file at {redact_url(url)} {size}, over ingest.max_download_bytes ({cap} bytes); "
+        "nothing was kept. Check `ingest.source`, or raise `ingest.max_download_bytes` in "
+        "params.yaml if the file is expected to be this large."
+    )
+
+
+def _save(
+    response: requests.Response,
+    target: Path,
+    offset: int,
+    progress: bool,
+    limits: Limits,
+    clock: _Clock,
+) -> None:
     length = response.headers.get("Content-Length", "")
     total = offset + int(length) if length.isdigit() else None
+    cap = limits.max_bytes
+    if cap is not None and total is not None and total > cap:
+        raise _too_large(response.url, target, f"is {total} bytes", cap)
     bar = tqdm(
         total=total,
         initial=offset,
@@ -113,9 +179,16 @@ def _save(response: requests.Response, target: Path, offset: int, progress: bool
         file=sys.stderr,
         disable=not progress,
     )
+    size, received = offset, 0
     with bar, target.open("ab" if offset else "wb") as out:
-        for chunk in response.iter_content(_CHUNK):
+        # read1 returns what has arrived, so a trickling server cannot outlast the deadline.
+        while chunk := response.raw.read1(_CHUNK):
+            size, received = size + len(chunk), received + len(chunk)
+            if cap is not None and size > cap:
+                out.close()
+                raise _too_large(response.url, target, f"sends more than {cap} bytes", cap)
             out.write(chunk)
             bar.update(len(chunk))
+            clock.check(received)
         out.flush()
         os.fsync(out.fileno())
