@@ -141,18 +141,30 @@ def summary(project: Path) -> None:
 def serve(host: str, port: int, model: str, params_path: Path) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, an upload page at /, docs at /docs.
 
-    The limits (body size, pixels, formats, files per request) come from params.yaml's `serve`.
+    The limits (body size, pixels, formats, files per request), the monitoring (GET /metrics,
+    drift window) and the capture of uncertain uploads come from params.yaml's `serve`.
     """
     import uvicorn
 
     from catdog_pipeline.serving.app import ServeLimits, create_app
+    from catdog_pipeline.serving.monitoring import monitor_from_params
 
     params = read_params(params_path)
     try:
         limits = ServeLimits.from_params(params["serve"])
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    app = create_app(_load(model, params), limits)
+    predictor = _load(model, params)
+    card = predictor.card
+    try:
+        monitor = monitor_from_params(
+            params["serve"], card.classes, card.positive_class, predictor.description
+        )
+    except KeyError as exc:
+        raise click.ClickException(f"params.yaml serve has no {exc}") from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    app = create_app(predictor, limits, monitor)
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
 
 

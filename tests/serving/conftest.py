@@ -86,11 +86,12 @@ def serve_limits() -> ServeLimits:
 
 @pytest.fixture(scope="session")
 def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A params.yaml with what predict and serve read: the test limits and a threshold."""
+    """A params.yaml with what predict and serve read: test limits, monitoring, a threshold."""
     import yaml
 
     path = tmp_path_factory.mktemp("params") / "params.yaml"
-    path.write_text(yaml.safe_dump({"serve": TEST_LIMITS, "evaluate": {"threshold": 0.5}}))
+    serve = {**TEST_LIMITS, "uncertain_below": 0.7, "drift_window": 50, "drift_reference": None}
+    path.write_text(yaml.safe_dump({"serve": serve, "evaluate": {"threshold": 0.5}}))
     return path
 
 

@@ -29,6 +29,7 @@ from catdog_pipeline import __version__
 from catdog_pipeline.images import UnusableImage
 from catdog_pipeline.serving.body_limit import BodySizeLimit, error_json
 from catdog_pipeline.serving.docs import add_offline_docs, predict_openapi
+from catdog_pipeline.serving.monitoring import ServiceMonitor, add_monitoring
 from catdog_pipeline.serving.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,15 @@ class Upload:
     data: bytes
 
 
-def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
-    """The service around an already loaded model (loaded once, before the first request)."""
+def create_app(
+    predictor: Predictor, limits: ServeLimits, monitor: ServiceMonitor | None = None
+) -> FastAPI:
+    """The service around an already loaded model (loaded once, before the first request).
+
+    `monitor` serves GET /metrics; by default one with no drift baseline and no capture.
+    """
+    if monitor is None:
+        monitor = ServiceMonitor(predictor.card.classes, uncertain_below=0.7, drift_window=500)
 
     @asynccontextmanager
     async def warm_up(_: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +134,7 @@ def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
     )
     add_offline_docs(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    add_monitoring(app, monitor)  # after the body limit: its 413s are counted too
     app.add_exception_handler(UploadRejected, _rejected_response)
     app.add_exception_handler(HTTPException, _http_error_response)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -173,6 +182,7 @@ def create_app(predictor: Predictor, limits: ServeLimits) -> FastAPI:
     async def predict(request: Request) -> dict[str, Any]:
         uploads = await _read_uploads(request, limits)
         predictions = await run_in_threadpool(_classify, predictor, limits, uploads)
+        await run_in_threadpool(monitor.observe, [u.data for u in uploads], predictions)
         return {"predictions": predictions}
 
     return app
