@@ -18,7 +18,7 @@ from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES
 
 from .duplicates import group_ids, near_duplicate_pairs, pairs_of_equal
-from .normalize import NormalizeSettings, normalize_file
+from .normalize import NormalizeSettings, exit_with, normalize_file
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,11 @@ def _normalize_all(
         yield from tqdm(map(work, files), **progress)
         return
     # forkserver: workers never inherit a parent that may already hold TensorFlow's threads.
+    # exit_with: a killed run takes its workers with it (they would wait for work forever).
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
+    ) as pool:
         yield from tqdm(pool.map(work, files, chunksize=CHUNK), **progress)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,40 @@ def normalize_file(raw_file: str, settings: NormalizeSettings) -> dict:
         "phash": str(imagehash.phash(rgb)),
         "image_path": image_path,
     }
+
+
+def exit_with(owner: int) -> None:
+    """Pool worker initializer: end this worker the moment process `owner` (the pool's) ends.
+
+    A forkserver worker's parent is the fork server, not the process that made the pool, and
+    the fork server lives as long as any worker does, so neither PR_SET_PDEATHSIG nor watching
+    os.getppid() notices a `kill -9` of the owner. A thread waits on a pidfd of the owner
+    instead (Linux 5.3+; elsewhere it checks every second): no pid reuse, no polling delay.
+    """
+    try:
+        handle = os.pidfd_open(owner) if hasattr(os, "pidfd_open") else None
+    except ProcessLookupError:  # gone before this worker started
+        os._exit(1)
+    threading.Thread(target=_wait_for_exit, args=(owner, handle), daemon=True).start()
+
+
+def _wait_for_exit(owner: int, handle: int | None) -> None:
+    if handle is not None:
+        select.select([handle], [], [])  # a pidfd turns readable when its process ends
+    else:
+        while _alive(owner):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _write_once(target: Path, data: bytes) -> None:
