@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from catdog_pipeline.sources import (
+    DamagedFileError,
     ExtractionReport,
     RejectedEntry,
     SourceError,
@@ -210,7 +211,7 @@ def test_lying_zip_never_writes_past_cap(tmp_path, target, method):
 
 
 def test_streamed_bytes_are_capped_even_if_declared_sizes_pass(tmp_path, target, monkeypatch):
-    monkeypatch.setattr(archives._Plan, "declared_bytes", lambda plan: 0)
+    monkeypatch.setattr(archives, "declared_bytes", lambda members: 0)
     archive = make_tar(tmp_path / "big.tgz", "w:gz", {f"f{i}": b"x" * 1000 for i in range(3)})
 
     with pytest.raises(SourceError, match="more than 2500 bytes"):
@@ -249,7 +250,7 @@ def test_truncated_tgz(tmp_path, target):
     archive = make_tar(tmp_path / "pets.tgz", "w:gz", {"a.bin": bytes(range(256)) * 400})
     archive.write_bytes(archive.read_bytes()[:600])
 
-    with pytest.raises(SourceError, match="corrupt"):
+    with pytest.raises(DamagedFileError, match="truncated at byte 600"):
         extract(archive, target)
 
 
