@@ -40,7 +40,7 @@ def group_ids(count: int, pairs: np.ndarray) -> np.ndarray:
         a, b = root(int(first)), root(int(second))
         if a != b:
             parent[max(a, b)] = min(a, b)
-    return np.array([root(item) for item in range(count)])
+    return np.array([root(item) for item in range(count)], dtype=np.int64)
 
 
 def pairs_of_equal(values: Sequence[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -15,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from catdog_pipeline.datasets import staging_folder
-from catdog_pipeline.images import RESIZE_MODES
+from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
 from .duplicates import group_ids, near_duplicate_pairs, pairs_of_equal
 from .normalize import NormalizeSettings, exit_with, normalize_file
@@ -73,9 +74,26 @@ def normalize_images(
     outcomes = pd.DataFrame(
         list(_normalize_all(files, settings, workers=int(clean["workers"]))), index=candidates
     ).reindex(columns=["status", "reason", *DECODED_COLUMNS])
+    if not (outcomes["status"] == "decoded").any():
+        shutil.rmtree(staged, ignore_errors=True)
+        raise ValueError(no_usable_images(raw_images, outcomes))
     inspected = raw_inventory.join(outcomes[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
     inspected.loc[candidates, ["status", "reason"]] = outcomes[["status", "reason"]]
     return staged, inspected
+
+
+def no_usable_images(raw_images: Path, outcomes: pd.DataFrame) -> str:
+    """Why clean stops when not one candidate decodes: the count for each quarantine reason."""
+    if outcomes.empty:
+        found = "ingest found no image files"
+    else:
+        counts = outcomes["reason"].value_counts()
+        found = ", ".join(f"{n} quarantined as {reason}" for reason, n in counts.items())
+    formats = ", ".join(sorted(SUPPORTED_FORMATS - {"MPO"}))
+    return (
+        f"No usable images in {raw_images}: {found}. Point params.yaml ingest.source at "
+        f"{formats} photos; the clean stage's previous output is kept."
+    )
 
 
 def _normalize_all(
