@@ -9,6 +9,7 @@ from catdog_pipeline.sources.archives import (
 from catdog_pipeline.sources.errors import DamagedFileError, SourceError
 from catdog_pipeline.sources.fetch import fetch_source
 from catdog_pipeline.sources.http import Limits
+from catdog_pipeline.sources.local import copy_folder
 from catdog_pipeline.sources.redact import redact_url
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Limits",
     "RejectedEntry",
     "SourceError",
+    "copy_folder",
     "fetch_source",
     "is_archive",
     "redact_url",
