@@ -1,8 +1,14 @@
-"""Custom Kedro datasets: a folder of image files that is replaced atomically."""
+"""Custom Kedro datasets: a folder of image files and a Keras model, each replaced atomically.
+
+Temporary names carry the writing process's id; what a process that no longer runs left
+behind (a crash, a kill) is cleaned up by the next save, or the next staging folder.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -10,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro.utils import find_kedro_project
+
+logger = logging.getLogger(__name__)
 
 
 class ImageFolderDataset(AbstractDataset[Path, Path]):
@@ -37,18 +46,45 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
         if not staged.is_dir():
             raise DatasetError(f"Cannot save '{self._path}': '{staged}' is not a folder.")
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._recover()
         incoming = self._next_to_target(staged)
         retired = self._path.with_name(f".{self._path.name}.old-{os.getpid()}")
         if self._path.exists():
             os.replace(self._path, retired)
-        os.replace(incoming, self._path)
+        try:
+            os.replace(incoming, self._path)
+        except BaseException:
+            if retired.exists() and not self._path.exists():
+                os.replace(retired, self._path)
+            raise
         shutil.rmtree(retired, ignore_errors=True)
+
+    def _recover(self) -> None:
+        """Undo an interrupted save: put the previous folder back if the target is missing, and
+        delete the `.<name>.old-<pid>` / `.<name>.new-<pid>-*` folders dead processes left."""
+        name = re.escape(self._path.name)
+        pattern = re.compile(rf"\.{name}\.(?:old-(?P<old>\d+)|new-(?:(?P<new>\d+)-)?.+)")
+        leftovers = [
+            path
+            for path in self._path.parent.iterdir()
+            if (match := pattern.fullmatch(path.name))
+            and _left_behind(match["old"] or match["new"])
+        ]
+        previous = [p for p in leftovers if ".old-" in p.name]
+        if not self._path.exists() and previous:
+            restored = max(previous, key=lambda p: p.stat().st_mtime)
+            os.replace(restored, self._path)
+            leftovers.remove(restored)
+            logger.warning("Restored %s, which an interrupted save had moved away", self._path)
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _next_to_target(self, staged: Path) -> Path:
         """Return `staged` moved beside the target (same file system), so the swap is a rename."""
         if staged.parent.resolve() == self._path.parent.resolve():
             return staged
-        sibling = Path(tempfile.mkdtemp(prefix=f".{self._path.name}.new-", dir=self._path.parent))
+        prefix = f".{self._path.name}.new-{os.getpid()}-"
+        sibling = Path(tempfile.mkdtemp(prefix=prefix, dir=self._path.parent))
         sibling.rmdir()
         shutil.move(staged, sibling)
         return sibling
@@ -61,10 +97,45 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
 
 
 def staging_folder(name: str) -> Path:
-    """A new, empty folder for a node to build an output folder in before it is saved."""
-    root = Path(os.environ.get("CATDOG_STAGING_DIR", tempfile.gettempdir()))
+    """A new, empty folder for a node to build an output folder in before it is saved.
+
+    It is made in $CATDOG_STAGING_DIR, else in the project's `data/.staging` (so saving it is
+    a rename on the data's file system), else in the system's temporary folder. Staging
+    folders of processes that no longer run are deleted first.
+    """
+    root = staging_root()
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-", dir=root))
+    for stale in root.glob("catdog-*"):
+        match = re.fullmatch(r"catdog-[\w.]+?-(\d+)-.*", stale.name)
+        if match and not _alive(int(match[1])):
+            logger.info("Deleting %s, left by an interrupted run", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-{os.getpid()}-", dir=root))
+
+
+def staging_root() -> Path:
+    """Where staging folders are made (see `staging_folder`)."""
+    if configured := os.environ.get("CATDOG_STAGING_DIR"):
+        return Path(configured)
+    project = find_kedro_project(Path.cwd())
+    return project / "data" / ".staging" if project else Path(tempfile.gettempdir())
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with id `pid` runs (this one included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _left_behind(pid: str | None) -> bool:
+    """Whether a temporary name's writer is gone: a dead process, an earlier (finished) save
+    of this one, or no id at all (names from older code)."""
+    return pid is None or int(pid) == os.getpid() or not _alive(int(pid))
 
 
 class KerasModelDataset(AbstractDataset[Any, Any]):
@@ -100,9 +171,16 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        stem = re.escape(self._filepath.stem)
+        for path in self._filepath.parent.glob(f".{self._filepath.stem}.*.keras"):
+            match = re.fullmatch(rf"\.{stem}\.(?:(\d+)-)?[0-9a-f]{{32}}\.keras", path.name)
+            if match and _left_behind(match[1]):  # left by a killed save
+                path.unlink(missing_ok=True)
         # Keras only writes names ending in .keras; letting it create the file (rather than
         # mkstemp) gives the model the usual permissions instead of owner-only ones.
-        temporary = self._filepath.with_name(f".{self._filepath.stem}.{uuid.uuid4().hex}.keras")
+        temporary = self._filepath.with_name(
+            f".{self._filepath.stem}.{os.getpid()}-{uuid.uuid4().hex}.keras"
+        )
         try:
             data.save(temporary)
             os.replace(temporary, self._filepath)
