@@ -32,6 +32,7 @@ DECODED_COLUMNS = {
     "pixel_sha256": "string",
     "phash": "string",
     "image_path": "string",
+    "decode_warnings": "string",
 }
 CLASS_STATUSES = ("kept", "quarantined", "duplicate", "conflict")
 CHUNK = 32  # files per task sent to a worker: amortises inter-process overhead

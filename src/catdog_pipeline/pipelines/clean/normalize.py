@@ -8,6 +8,7 @@ import select
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import imagehash
 import numpy as np
 
 from catdog_pipeline.images import UnusableImage, decode, encode_jpeg, fit_to_size, to_rgb
+
+# Distinct warnings kept per file in the manifest; more are counted, not listed.
+MAX_WARNINGS = 10
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,27 @@ class NormalizeSettings:
 
 
 def normalize_file(raw_file: str, settings: NormalizeSettings) -> dict:
-    """Inspect one raw file and, if usable, write its clean JPEG; return its manifest fields."""
+    """Inspect one raw file and, if usable, write its clean JPEG; return its manifest fields.
+
+    What PIL warns about while reading it (an odd EXIF block can give dozens of lines) goes
+    into the file's `decode_warnings` field instead of the log.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fields = _normalize(raw_file, settings)
+    return {**fields, "decode_warnings": summarize_warnings(caught)}
+
+
+def summarize_warnings(caught: list[warnings.WarningMessage]) -> str | None:
+    """Distinct warning messages in order, "; "-joined, the first MAX_WARNINGS of them."""
+    messages = list(dict.fromkeys(str(warning.message) for warning in caught))
+    if not messages:
+        return None
+    more = len(messages) - MAX_WARNINGS
+    return "; ".join(messages[:MAX_WARNINGS]) + (f"; ... {more} more" if more > 0 else "")
+
+
+def _normalize(raw_file: str, settings: NormalizeSettings) -> dict:
     try:
         image, image_format = decode(
             Path(raw_file), max_pixels=settings.max_pixels, min_side=settings.min_side
