@@ -8,6 +8,7 @@ from omegaconf.resolvers import oc
 from catdog_pipeline.console import ConsoleHook
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
+from catdog_pipeline.staging import StagingHook
 
 # Kedro's telemetry would try to reach the network on every command; this project never asks.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
@@ -23,4 +24,5 @@ CONFIG_LOADER_ARGS = {
 
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
 # ConsoleHook: Rich log lines in a terminal, plain unwrapped ones when piped (conf/logging.yml).
-HOOKS = (ConsoleHook(), TrainingRunHook(), RunProvenanceHook(), UserErrorHook())
+# StagingHook: output folders are built in data/.staging, cleared after a crash (staging.py).
+HOOKS = (ConsoleHook(), StagingHook(), TrainingRunHook(), RunProvenanceHook(), UserErrorHook())

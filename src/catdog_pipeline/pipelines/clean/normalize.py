@@ -16,6 +16,7 @@ import imagehash
 import numpy as np
 
 from catdog_pipeline.images import UnusableImage, decode, encode_jpeg, fit_to_size, to_rgb
+from catdog_pipeline.processes import process_alive
 
 # Distinct warnings kept per file in the manifest; more are counted, not listed.
 MAX_WARNINGS = 10
@@ -101,19 +102,9 @@ def _wait_for_exit(owner: int, handle: int | None) -> None:
     if handle is not None:
         select.select([handle], [], [])  # a pidfd turns readable when its process ends
     else:
-        while _alive(owner):
+        while process_alive(owner):
             time.sleep(1.0)
     os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def _write_once(target: Path, data: bytes) -> None:
