@@ -1,4 +1,4 @@
-"""ImageFolderDataset, KerasModelDataset and staging folders after crashes and kills."""
+"""ImageFolderDataset and KerasModelDataset after crashes and kills."""
 
 from __future__ import annotations
 
@@ -11,12 +11,7 @@ import pytest
 from kedro.io import DatasetError
 
 from catdog_pipeline import datasets
-from catdog_pipeline.datasets import (
-    ImageFolderDataset,
-    KerasModelDataset,
-    staging_folder,
-    staging_root,
-)
+from catdog_pipeline.datasets import ImageFolderDataset, KerasModelDataset
 
 
 @pytest.fixture(scope="module")
@@ -104,27 +99,6 @@ def test_leftovers_of_a_running_process_are_kept(raw, tmp_path):
     finally:
         parent.kill()
         parent.wait()
-
-
-def test_staging_folders_of_dead_processes_are_deleted(tmp_path, monkeypatch, dead_pid):
-    monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
-    stale = folder_with(tmp_path / "staging" / f"catdog-ingest-{dead_pid}-abc", b"old")
-    mine = staging_folder("clean")
-
-    new = staging_folder("ingest")
-
-    assert not stale.exists() and mine.is_dir() and new.is_dir()
-    assert new.name.startswith(f"catdog-ingest-{os.getpid()}-")
-
-
-def test_staging_lives_in_the_projects_data_folder(tmp_path, monkeypatch):
-    monkeypatch.delenv("CATDOG_STAGING_DIR", raising=False)
-    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "x"\n')
-    (tmp_path / "src").mkdir()
-    monkeypatch.chdir(tmp_path / "src")
-
-    assert staging_root() == tmp_path / "data" / ".staging"
-    assert staging_folder("ingest").parent == tmp_path / "data" / ".staging"
 
 
 class FakeModel:

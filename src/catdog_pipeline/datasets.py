@@ -1,7 +1,7 @@
 """Custom Kedro datasets: a folder of image files and a Keras model, each replaced atomically.
 
 Temporary names carry the writing process's id; what a process that no longer runs left
-behind (a crash, a kill) is cleaned up by the next save, or the next staging folder.
+behind (a crash, a kill) is cleaned up by the next save.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
-from kedro.utils import find_kedro_project
 
 logger = logging.getLogger(__name__)
 
@@ -97,28 +96,10 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
 
 
 def staging_folder(name: str) -> Path:
-    """A new, empty folder for a node to build an output folder in before it is saved.
-
-    It is made in $CATDOG_STAGING_DIR, else in the project's `data/.staging` (so saving it is
-    a rename on the data's file system), else in the system's temporary folder. Staging
-    folders of processes that no longer run are deleted first.
-    """
-    root = staging_root()
+    """A new, empty folder for a node to build an output folder in before it is saved."""
+    root = Path(os.environ.get("CATDOG_STAGING_DIR", tempfile.gettempdir()))
     root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob("catdog-*"):
-        match = re.fullmatch(r"catdog-[\w.]+?-(\d+)-.*", stale.name)
-        if match and not _alive(int(match[1])):
-            logger.info("Deleting %s, left by an interrupted run", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-{os.getpid()}-", dir=root))
-
-
-def staging_root() -> Path:
-    """Where staging folders are made (see `staging_folder`)."""
-    if configured := os.environ.get("CATDOG_STAGING_DIR"):
-        return Path(configured)
-    project = find_kedro_project(Path.cwd())
-    return project / "data" / ".staging" if project else Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-", dir=root))
 
 
 def _alive(pid: int) -> bool:
