@@ -75,7 +75,7 @@ def main() -> None:
         os.environ["CATDOG_STAGING_DIR"] = scratch
         os.environ["CATDOG_CACHE_DIR"] = str(Path(scratch) / "cache")
         ingest = {**params["ingest"], "source": str(args.archive.resolve()), "sha256": None}
-        raw, rejected = fetch_raw_images(ingest)
+        raw, rejected = fetch_raw_images(ingest, params["classes"])
         inventory = build_raw_inventory(raw, rejected, params["classes"])
         files = [raw / p for p in inventory.loc[inventory["status"] == "candidate", "raw_path"]]
         results = {"images": len(files), "cores": os.cpu_count()}

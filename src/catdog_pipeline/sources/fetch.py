@@ -75,7 +75,7 @@ def _fetch_remote(
     if path is not None:
         log.info("Using cached download of %s: %s", shown, path)
         try:
-            return _use(path, expected, shown, f"the cached download of {shown}", use)
+            return _use(path, expected, shown, f"The cached download of {shown}", use)
         except DamagedFileError as exc:
             log.warning("Discarded the cached download of %s, fetching it again: %s", shown, exc)
             _discard(entry)
@@ -88,7 +88,7 @@ def _fetch_remote(
         log.info("Downloaded %s (sha256 %s); set ingest.sha256 to pin it.", path, digest)
     cache.commit(entry, shown, path, digest)
     try:
-        return _use(path, expected, shown, f"the file downloaded from {shown}", use)
+        return _use(path, expected, shown, f"The file downloaded from {shown}", use)
     except DamagedFileError as exc:
         _discard(entry)
         raise DamagedFileError(

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import tarfile
-import threading
 import zipfile
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +18,7 @@ from catdog_pipeline.pipelines.ingest.nodes import (
     skip_reason,
 )
 
-CLASSES = {"cat": ["cats"], "dog": ["dogs", "puppy"]}
+from .conftest import CLASSES, write_dump
 
 
 @pytest.mark.parametrize(
@@ -63,15 +60,6 @@ def test_non_images_are_recognised(path: str, reason: str | None) -> None:
     assert skip_reason(path) == reason
 
 
-def write_dump(root: Path, make_image) -> Path:
-    make_image(root / "PetImages/Cat/1.jpg", seed=1)
-    make_image(root / "PetImages/Dog/2.jpg", seed=2)
-    make_image(root / "PetImages/unknown/3.jpg", seed=3)
-    (root / "PetImages/Cat/Thumbs.db").write_bytes(b"thumbs")
-    (root / "PetImages/readme.txt").write_text("photos")
-    return root
-
-
 def test_inventory_lists_every_file_and_rejected_entry(tmp_path: Path, make_image) -> None:
     raw = write_dump(tmp_path / "raw", make_image)
     rejected = pd.DataFrame({"original_path": ["../evil.jpg"], "reason": ["parent_traversal"]})
@@ -99,20 +87,9 @@ def test_inventory_without_labelled_images_says_what_to_check(tmp_path: Path) ->
         build_raw_inventory(raw, empty, CLASSES)
 
 
-@pytest.fixture
-def ingest_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
-
-    def params(source: Path | str) -> dict:
-        return {"source": str(source), "sha256": None, "max_uncompressed_bytes": 10**8}
-
-    return params
-
-
 def test_local_folder_is_copied(tmp_path: Path, make_image, ingest_params) -> None:
     source = write_dump(tmp_path / "dump", make_image)
-    staged, rejected = fetch_raw_images(ingest_params(source))
+    staged, rejected = fetch_raw_images(ingest_params(source), CLASSES)
     assert (staged / "PetImages/Cat/1.jpg").read_bytes() == (
         source / "PetImages/Cat/1.jpg"
     ).read_bytes()
@@ -124,9 +101,10 @@ def test_zip_with_unsafe_entries_is_extracted_safely(tmp_path: Path, ingest_para
     archive = tmp_path / "dump.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("PetImages/Cat/1.jpg", b"photo")
+        zipped.writestr("PetImages/Dog/2.jpg", b"photo")
         zipped.writestr("../escape.jpg", b"evil")
         zipped.writestr("/etc/absolute.jpg", b"evil")
-    staged, rejected = fetch_raw_images(ingest_params(archive))
+    staged, rejected = fetch_raw_images(ingest_params(archive), CLASSES)
     assert (staged / "PetImages/Cat/1.jpg").read_bytes() == b"photo"
     assert sorted(rejected["reason"]) == ["absolute_path", "parent_traversal"]
     assert not (tmp_path / "escape.jpg").exists()
@@ -136,13 +114,14 @@ def test_zip_with_unsafe_entries_is_extracted_safely(tmp_path: Path, ingest_para
 def test_tar_gz_with_a_link_outside_is_extracted_safely(tmp_path: Path, ingest_params) -> None:
     archive = tmp_path / "dump.tgz"
     with tarfile.open(archive, "w:gz") as tar:
-        member = tarfile.TarInfo("train/dog.1.jpg")
-        member.size = 5
-        tar.addfile(member, io.BytesIO(b"photo"))
+        for name in ("train/dog.1.jpg", "train/cat.1.jpg"):
+            member = tarfile.TarInfo(name)
+            member.size = 5
+            tar.addfile(member, io.BytesIO(b"photo"))
         link = tarfile.TarInfo("train/cat.2.jpg")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tar.addfile(link)
-    staged, rejected = fetch_raw_images(ingest_params(archive))
+    staged, rejected = fetch_raw_images(ingest_params(archive), CLASSES)
     assert (staged / "train/dog.1.jpg").read_bytes() == b"photo"
     assert not (staged / "train/cat.2.jpg").exists()
     assert rejected.to_dict("records") == [
@@ -150,25 +129,11 @@ def test_tar_gz_with_a_link_outside_is_extracted_safely(tmp_path: Path, ingest_p
     ]
 
 
-@pytest.fixture
-def web_folder(tmp_path: Path):
-    """A folder served over HTTP on 127.0.0.1 (a stand-in for any download site)."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 def test_an_archive_is_ingested_over_http(web_folder, make_image, ingest_params) -> None:
     folder, base_url = web_folder
     dump = write_dump(folder / "dump", make_image)
     shutil.make_archive(str(folder / "pets"), "zip", dump)
-    staged, rejected = fetch_raw_images(ingest_params(f"{base_url}/pets.zip"))
+    staged, rejected = fetch_raw_images(ingest_params(f"{base_url}/pets.zip"), CLASSES)
     inventory = build_raw_inventory(staged, rejected, CLASSES)
     assert sorted(inventory.loc[inventory["status"] == "candidate", "label"]) == ["cat", "dog"]
     assert (staged / "PetImages/Dog/2.jpg").read_bytes() == (

@@ -5,13 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from catdog_pipeline.datasets import staging_folder
-from catdog_pipeline.sources import fetch_source, is_archive, safe_extract
+from catdog_pipeline.sources import (
+    Limits,
+    RejectedEntry,
+    SourceError,
+    copy_folder,
+    fetch_source,
+    is_archive,
+    safe_extract,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,29 +39,74 @@ def download_cache_dir() -> Path:
     return Path(os.environ.get("CATDOG_CACHE_DIR", default))
 
 
-def fetch_raw_images(ingest: Mapping) -> tuple[Path, pd.DataFrame]:
+def fetch_raw_images(
+    ingest: Mapping, classes: Mapping[str, Iterable[str]]
+) -> tuple[Path, pd.DataFrame]:
     """Fetch `ingest.source` and lay it out in a staging folder (archives extracted safely).
 
-    Returns the staging folder (saved as `raw_images`) and the archive entries that were
-    rejected as unsafe, one row each (original_path, reason).
+    Returns the staging folder (saved as `raw_images`) and the entries that were rejected as
+    unsafe, one row each (original_path, reason). The layout is checked first (a readable
+    archive holding at least one labelled image of every class), so a bad source raises
+    before anything replaces the previous data; a damaged download is dropped from the cache.
     """
-    local = fetch_source(
-        str(ingest["source"]), sha256=ingest.get("sha256"), cache_dir=download_cache_dir()
+    limits = Limits(
+        max_bytes=int(ingest["max_download_bytes"]), timeout_s=float(ingest["download_timeout_s"])
     )
-    staged = staging_folder("ingest")
-    if local.is_dir():
-        shutil.copytree(local, staged, dirs_exist_ok=True)
-        rejected: Sequence = ()
-    elif is_archive(local):
-        report = safe_extract(local, staged, max_total_bytes=int(ingest["max_uncompressed_bytes"]))
-        rejected = report.rejected
-    else:  # a single image file is a (tiny) dataset too
-        shutil.copy2(local, staged / local.name)
-        rejected = ()
+    lay_out = partial(
+        _lay_out, max_total_bytes=int(ingest["max_uncompressed_bytes"]), classes=classes
+    )
+    staged, rejected = fetch_source(
+        str(ingest["source"]),
+        sha256=ingest.get("sha256"),
+        cache_dir=download_cache_dir(),
+        limits=limits,
+        use=lay_out,
+    )
     if rejected:
-        logger.warning("Rejected %d unsafe archive entries (never written)", len(rejected))
+        logger.warning("Rejected %d unsafe source entries (never written)", len(rejected))
     return staged, pd.DataFrame(
         [(entry.name, entry.reason) for entry in rejected], columns=["original_path", "reason"]
+    )
+
+
+def _lay_out(
+    local: Path, name: str, *, max_total_bytes: int, classes: Mapping[str, Iterable[str]]
+) -> tuple[Path, Sequence[RejectedEntry]]:
+    """Copy or extract `local` (described as `name`) into a new staging folder and check it;
+    the staging folder is deleted if anything fails."""
+    staged = staging_folder("ingest")
+    try:
+        if local.is_dir():
+            rejected: Sequence[RejectedEntry] = copy_folder(local, staged)
+        elif skip_reason(local.name) is None and not is_archive(local):
+            shutil.copy2(local, staged / local.name)  # a single image is a (tiny) dataset too
+            rejected = ()
+        else:
+            report = safe_extract(local, staged, max_total_bytes=max_total_bytes, name=name)
+            rejected = report.rejected
+        _check_labelled(staged, classes, name, len(rejected))
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged, rejected
+
+
+def _check_labelled(
+    staged: Path, classes: Mapping[str, Iterable[str]], name: str, rejected: int
+) -> None:
+    """Raise SourceError unless `staged` holds a labelled image of every class."""
+    files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
+    rows = [inventory_row(path, 0, classes) for path in files]
+    found = Counter(row["label"] for row in rows if row["status"] == "candidate")
+    missing = [label for label in classes if not found[label]]
+    if not missing:
+        return
+    counts = ", ".join(f"{found[label]} {label}" for label in classes)
+    raise SourceError(
+        f"{name} holds no labelled image of {' or '.join(missing)} ({len(files)} files: "
+        f"{counts}; {rejected} entries rejected), so nothing was replaced. Images must sit in "
+        f"folders or have file names that name a class ({', '.join(classes)}, or the words "
+        "listed for it): check `ingest.source` and `classes` in params.yaml."
     )
 
 

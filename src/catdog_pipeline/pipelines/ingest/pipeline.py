@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 fetch_raw_images,
-                inputs="params:ingest",
+                inputs=["params:ingest", "params:classes"],
                 outputs=["raw_images", "rejected_archive_entries"],
                 name="fetch_raw_images",
             ),
