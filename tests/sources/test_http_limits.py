@@ -1,6 +1,7 @@
 """HTTP downloads are bounded (size, time) and never show or store credentials."""
 
 import base64
+import gzip
 import json
 import logging
 import time
@@ -11,6 +12,8 @@ from catdog_pipeline.sources import Limits, SourceError, fetch_source, redact_ur
 from catdog_pipeline.sources.cache import entry_dir
 
 from .fakes import FakeServer, Reply
+
+GZIPPED = {"Content-Encoding": "gzip"}
 
 
 def fetch(source, cache_dir, **limits):
@@ -112,3 +115,10 @@ def test_refusal_explains_how_to_pass_credentials(server: FakeServer, tmp_path):
     server.routes["/private.zip"] = Reply(b"who are you", status=401)
     with pytest.raises(SourceError, match="netrc"):
         fetch(server.url("/private.zip"), tmp_path)
+
+
+def test_a_body_gzipped_against_our_wishes_is_saved_decoded(server: FakeServer, tmp_path):
+    server.routes["/data.bin"] = Reply(gzip.compress(b"payload" * 100), headers=GZIPPED)
+    assert (
+        fetch(server.url("/data.bin"), tmp_path, max_bytes=10**6).read_bytes() == b"payload" * 100
+    )

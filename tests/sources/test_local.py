@@ -1,6 +1,7 @@
 """fetch_source on local paths."""
 
 import hashlib
+import os
 
 import pytest
 
@@ -73,3 +74,10 @@ def test_sha256_checked_for_local_file(archive, tmp_path):
 def test_sha256_refused_for_directory(archive, tmp_path):
     with pytest.raises(SourceError, match="directory"):
         fetch(str(archive.parent), tmp_path, "1" * 64)
+
+
+def test_fifo_source_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pets.zip"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="neither a file nor a folder"):
+        fetch(str(fifo), tmp_path / "cache")

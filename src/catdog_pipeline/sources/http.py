@@ -182,7 +182,7 @@ def _save(
     size, received = offset, 0
     with bar, target.open("ab" if offset else "wb") as out:
         # read1 returns what has arrived, so a trickling server cannot outlast the deadline.
-        while chunk := response.raw.read1(_CHUNK):
+        while chunk := response.raw.read1(_CHUNK, decode_content=True):
             size, received = size + len(chunk), received + len(chunk)
             if cap is not None and size > cap:
                 out.close()

@@ -37,6 +37,11 @@ def resolve_local(source: str) -> Path:
             "Fix `ingest.source` in params.yaml: an existing local archive or directory, "
             "a Google Drive link, gdrive://<id>, or an http(s) URL."
         )
+    if not (path.is_file() or path.is_dir()):
+        raise SourceError(
+            f"ingest.source {shown!r} is neither a file nor a folder (a fifo, socket or "
+            "device). Set `ingest.source` in params.yaml to an archive or a folder."
+        )
     return path.absolute()
 
 
