@@ -37,7 +37,7 @@ def fetch_source(
     (`~` and `file://` accepted; used in place, made absolute). Downloads are cached in
     `cache_dir/<key>/` and reused without network access. `sha256` (hex) is checked for
     files; a download that fails it is deleted. It is refused for directories. `use` reads
-    the file (`description` names it for messages, e.g. "the file downloaded from <url>"); if
+    the file (`description` names it for messages, e.g. "The file downloaded from <url>"); if
     it raises DamagedFileError on a download, the cache entry is discarded, and a cached copy
     is downloaded again once. Credentials in `source` never appear in messages, logs or the
     cache (see `redact_url`).

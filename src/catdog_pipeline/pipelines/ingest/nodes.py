@@ -63,7 +63,9 @@ def fetch_raw_images(
         use=lay_out,
     )
     if rejected:
-        logger.warning("Rejected %d unsafe source entries (never written)", len(rejected))
+        logger.warning(
+            "Rejected %d source entries (never written; see the inventory)", len(rejected)
+        )
     return staged, pd.DataFrame(
         [(entry.name, entry.reason) for entry in rejected], columns=["original_path", "reason"]
     )
