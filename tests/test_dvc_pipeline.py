@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -44,9 +51,10 @@ DATA_STAGES = ["ingest", "clean", "split"]
 
 @pytest.fixture(scope="module")
 def project(module_project_copy: Path) -> Path:
-    """The project copy after its first `dvc repro`: every stage, on the committed sample."""
-    output = run(["dvc", "repro"], module_project_copy)
+    """The project copy after its first `make run` (with the venv the tests run in)."""
+    output = run(["make", "run", f"VENV={sys.prefix}"], module_project_copy)
     assert stages_run(output) == STAGES
+    assert "test accuracy" in output and "catdog predict" in output  # `catdog summary`
     return module_project_copy
 
 
@@ -120,10 +128,11 @@ def test_changing_a_split_parameter_reruns_only_split(project: Path) -> None:
     assert not before.set_index("image_path")["split"].equals(
         after.set_index("image_path").loc[before["image_path"], "split"]
     )
-    # Back to the committed seed: the same split again, so nothing after it is stale.
+    # Back to the committed seed: DVC's run cache restores that split, nothing after it runs.
     set_params(project, "split", seed=seed)
-    assert stages_run(run(["dvc", "repro"], project)) == ["split"]
+    assert stages_run(run(["dvc", "repro"], project)) == []
     assert pd.read_parquet(project / "data/03_primary/split.parquet").equals(before)
+    assert "up to date" in run(["dvc", "status"], project).lower()
 
 
 def test_push_and_pull_through_a_local_remote(project: Path, tmp_path: Path) -> None:
@@ -154,3 +163,75 @@ def test_kedro_training_pipeline_retrains_on_the_existing_split(project: Path) -
     run(["kedro", "run", "--pipeline", "training"], project)
     assert model.stat().st_mtime_ns > before
     assert json.loads((project / "reports/metrics.json").read_text())["n_images"] > 0
+
+
+def first_ten_minutes_commands(readme: Path) -> list[str]:
+    """The commands of the README's "First ten minutes" block, comments stripped."""
+    text = readme.read_text()
+    block = text[text.index("## First ten minutes") :].split("```bash\n", 1)[1].split("```")[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server for {url} exited: {process.stdout.read()}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                assert answer.status == 200
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def test_first_ten_minutes_of_the_readme_run_as_written(
+    project: Path, project_root: Path, sample_zip: Path
+) -> None:
+    """Every command of the README's tour, in order (the first, `make run`, made `project`)."""
+    commands = first_ten_minutes_commands(project_root / "README.md")
+    assert commands[:2] == ["make run", "source .venv/bin/activate"]
+    with zipfile.ZipFile(sample_zip) as archive:  # stands in for the user's own photo
+        (project / "my-photo.jpg").write_bytes(archive.read("PetImages/Dog/1024.jpg"))
+    # The README's ports may be taken on this machine: the same commands on free ones.
+    ports = {readme_port: str(free_port()) for readme_port in ("8000", "5000")}
+    servers: list[subprocess.Popen] = []
+    try:
+        for command in commands[2:]:
+            for readme_port, port in ports.items():
+                command = command.replace(readme_port, port)
+            if command.endswith("&"):
+                server = subprocess.Popen(
+                    command.removesuffix("&"),
+                    shell=True,
+                    cwd=project,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,
+                )
+                servers.append(server)
+                port = command.split("--port ")[1].split()[0]
+                wait_for_http(f"http://127.0.0.1:{port}/", server)
+                continue
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=project, capture_output=True, text=True
+            )
+            assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+            output = done.stdout
+            if command.startswith("catdog predict"):
+                assert "dog" in output and "my-photo.jpg" in output
+            if command.startswith("curl"):
+                assert json.loads(output)["predictions"][0]["label"] == "dog"
+    finally:
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    assert (project / "build/index.html").is_file()  # kedro viz build
+    assert "threshold" in output  # dvc metrics diff, the last command
