@@ -5,6 +5,7 @@ import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
+import gdown._cancellation
 import pytest
 import requests
 
@@ -40,7 +41,8 @@ def server() -> Iterator[FakeServer]:
 @pytest.fixture
 def drive(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     """Route gdown to the fake server: gdown builds its sessions with `requests.session()`,
-    so that factory returns sessions whose every request goes to the fake server."""
+    so that factory returns sessions whose every request goes to the fake server (also
+    through the adapter gdown mounts to cancel a download)."""
 
     def session() -> requests.Session:
         routed = requests.Session()
@@ -48,5 +50,14 @@ def drive(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
         routed.mount("http://", ToFakeServer(server.base))
         return routed
 
+    def cancellable(*, cancel: threading.Event) -> requests.adapters.HTTPAdapter:
+        return CancellableToFakeServer(server.base, cancel=cancel)
+
     monkeypatch.setattr(requests, "session", session)
+    # gdown mounts its own adapter on the session when given a `cancel` event.
+    monkeypatch.setattr(gdown._cancellation, "_CancellableAdapter", cancellable)
     return server
+
+
+class CancellableToFakeServer(ToFakeServer, gdown._cancellation._CancellableAdapter):
+    """gdown's cancellable adapter, sending every request to the fake server."""

@@ -98,8 +98,8 @@ class ToFakeServer(HTTPAdapter):
     Responses keep the original URL, so redirects and cookies behave as with the real hosts.
     """
 
-    def __init__(self, base: str) -> None:
-        super().__init__()
+    def __init__(self, base: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # a mixin: gdown's cancellable adapter takes `cancel`
         self._netloc = urlsplit(base).netloc
 
     def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:

@@ -3,12 +3,13 @@
 import hashlib
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from catdog_pipeline.sources import SourceError, fetch_source
+from catdog_pipeline.sources import Limits, SourceError, fetch_source
 from catdog_pipeline.sources.gdrive import DriveRef, parse_drive_source
 
 from .fakes import FakeServer, Reply
@@ -210,3 +211,26 @@ def test_private_file_or_folder(drive, tmp_path, source):
     assert source in message and "private" in message
     assert "'Anyone with the link'" in message and "download it by hand" in message
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def fetch_limited(source: str, cache_dir: Path, **limits: float) -> Path:
+    return fetch_source(
+        source, sha256=None, cache_dir=cache_dir, progress=False, limits=Limits(**limits)
+    )
+
+
+def test_drive_file_over_the_size_cap_is_refused_and_not_kept(drive_site, tmp_path):
+    with pytest.raises(SourceError, match=f"is {len(ZIP)} bytes, over ingest.max_download_bytes"):
+        fetch_limited(f"gdrive://{FILE_ID}", tmp_path, max_bytes=len(ZIP) - 1)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_trickling_drive_file_is_cut_off_at_the_deadline(drive, tmp_path):
+    slow = Reply(b"x" * 1000, headers={"Content-Disposition": 'attachment; filename="a.zip"'})
+    slow.trickle = 0.05
+    drive.routes["/drive.google.com/uc"] = slow
+
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="within ingest.download_timeout_s"):
+        fetch_limited(f"https://drive.google.com/uc?id={FILE_ID}", tmp_path, timeout_s=1.0)
+    assert time.monotonic() - start < 4

@@ -8,7 +8,7 @@ from catdog_pipeline.sources.archives import (
 )
 from catdog_pipeline.sources.errors import DamagedFileError, SourceError
 from catdog_pipeline.sources.fetch import fetch_source
-from catdog_pipeline.sources.http import Limits
+from catdog_pipeline.sources.limits import Limits
 from catdog_pipeline.sources.local import copy_folder
 from catdog_pipeline.sources.redact import redact_url
 

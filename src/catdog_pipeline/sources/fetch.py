@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from catdog_pipeline.sources import cache, gdrive, http, local
 from catdog_pipeline.sources.errors import DamagedFileError, SourceError
+from catdog_pipeline.sources.limits import NO_LIMITS, Limits
 from catdog_pipeline.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def fetch_source(
     sha256: str | None,
     cache_dir: Path,
     progress: bool = True,
-    limits: http.Limits = http.NO_LIMITS,
+    limits: Limits = NO_LIMITS,
     use: Use = _as_is,
 ) -> T:
     """Make `source` available locally and return `use(path, description)` (default: the path).
@@ -52,7 +53,7 @@ def fetch_source(
             raise _sha256_for_directory(source)
 
         def download(entry: Path) -> Path:
-            return gdrive.download(drive, source, entry, progress=progress)
+            return gdrive.download(drive, source, entry, progress=progress, limits=limits)
 
     elif urlsplit(source).scheme in ("http", "https"):
 

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,7 @@ import gdown
 import requests
 
 from catdog_pipeline.sources.errors import SourceError
+from catdog_pipeline.sources.limits import NO_LIMITS, Limits
 
 _HOSTS = frozenset({"drive.google.com", "docs.google.com", "drive.usercontent.google.com"})
 _FILE_PATH = re.compile(r"/file/(?:u/\d+/)?d/([^/]+)")
@@ -55,16 +57,19 @@ def parse_drive_source(source: str) -> DriveRef | None:
     )
 
 
-def download(ref: DriveRef, source: str, entry: Path, *, progress: bool) -> Path:
+def download(
+    ref: DriveRef, source: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMITS
+) -> Path:
     """Download `ref` into `entry` and return the file or, for a folder, the directory.
 
-    A `ref` of unknown kind is tried as a file first, then as a folder.
+    A `ref` of unknown kind is tried as a file first, then as a folder. A file is held to
+    `limits` (a folder's files only to the timeout between bytes: gdown offers no more).
     """
     entry.mkdir(parents=True, exist_ok=True)
     try:
         if ref.kind != "folder":
             try:
-                return _download_file(ref.id, entry, progress)
+                return _download_file(ref.id, source, entry, progress, limits)
             except gdown.FileURLRetrievalError as exc:
                 if ref.kind == "file" or _QUOTA in _reason(exc):
                     raise
@@ -73,17 +78,40 @@ def download(ref: DriveRef, source: str, entry: Path, *, progress: bool) -> Path
         raise _failure(source, entry, exc) from exc
 
 
-def _download_file(file_id: str, entry: Path, progress: bool) -> Path:
+def _download_file(file_id: str, source: str, entry: Path, progress: bool, limits: Limits) -> Path:
     staging = entry / ".gdrive-file"  # gdown keeps its partial file here; a rerun resumes it
-    out = gdown.download(
-        id=file_id,
-        output=f"{staging}{os.sep}",
-        quiet=not progress,
-        use_cookies=False,
-        resume=True,
-        timeout=_TIMEOUT,
-        retries=_RETRIES,
-    )
+    received = 0
+
+    def check(done: int, total: int | None) -> None:
+        nonlocal received
+        received = done
+        if total is not None:
+            limits.check_size(source, total, declared=True)
+        limits.check_size(source, done, declared=False)
+
+    cancel = threading.Event()  # set at the deadline: gdown then stops reading
+    deadline = threading.Timer(limits.timeout_s or 0, cancel.set)
+    if limits.timeout_s is not None:
+        deadline.start()
+    try:
+        out = gdown.download(
+            id=file_id,
+            output=f"{staging}{os.sep}",
+            quiet=not progress,
+            use_cookies=False,
+            resume=True,
+            timeout=_TIMEOUT,
+            retries=_RETRIES,
+            progress=check,
+            cancel=cancel,
+        )
+    except gdown.DownloadCancelled as exc:
+        raise limits.too_slow(source, received) from exc
+    except SourceError:  # over the size cap: nothing is kept for a resume
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        deadline.cancel()
     final = entry / Path(out).name
     os.replace(out, final)
     shutil.rmtree(staging)

@@ -4,7 +4,6 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -15,23 +14,13 @@ from tqdm import tqdm
 
 from catdog_pipeline.sources.cache import META_NAME
 from catdog_pipeline.sources.errors import SourceError
+from catdog_pipeline.sources.limits import NO_LIMITS, Limits
 from catdog_pipeline.sources.redact import redact_url
 
 _CHUNK = 256 * 1024
 _CONNECT_TIMEOUT, _READ_TIMEOUT = 15, 60  # seconds to connect, and between bytes
 _ATTEMPTS = 3
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps on one download: its size in bytes, and seconds from the first request to the end."""
-
-    max_bytes: int | None = None
-    timeout_s: float | None = None
-
-
-NO_LIMITS = Limits()
 
 
 def download(url: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMITS) -> Path:
@@ -44,7 +33,7 @@ def download(url: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMIT
     come from the URL or, without them, from ~/.netrc (or the file $NETRC names).
     """
     entry.mkdir(parents=True, exist_ok=True)
-    clock = _Clock(url, limits.timeout_s)
+    clock = _Clock(url, limits)
     error: Exception | None = None
     for _ in range(_ATTEMPTS):
         part = _partial_file(entry)
@@ -83,9 +72,9 @@ def download(url: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMIT
 class _Clock:
     """The overall deadline of one download."""
 
-    def __init__(self, url: str, timeout_s: float | None) -> None:
-        self._url, self._timeout_s = url, timeout_s
-        self._end = None if timeout_s is None else time.monotonic() + timeout_s
+    def __init__(self, url: str, limits: Limits) -> None:
+        self._url, self._limits = url, limits
+        self._end = None if limits.timeout_s is None else time.monotonic() + limits.timeout_s
 
     def timeouts(self) -> tuple[float, float]:
         """Connect and read timeouts for the next request, never past the deadline."""
@@ -97,12 +86,7 @@ class _Clock:
 
     def check(self, received: int) -> None:
         if self._end is not None and time.monotonic() >= self._end:
-            raise SourceError(
-                f"Downloading {redact_url(self._url)} did not finish within "
-                f"ingest.download_timeout_s ({self._timeout_s:g} s; {received} bytes arrived "
-                "in the last attempt): the server is too slow or stalls. Run again later to "
-                "resume, or raise `ingest.download_timeout_s` in params.yaml."
-            )
+            raise self._limits.too_slow(self._url, received)
 
 
 def filename_from(response: requests.Response, url: str) -> str:
@@ -147,15 +131,6 @@ def _raise_for_status(url: str, response: requests.Response) -> None:
     )
 
 
-def _too_large(url: str, target: Path, size: str, cap: int) -> SourceError:
-    target.unlink(missing_ok=True)
-    return SourceError(
-        f"The file at {redact_url(url)} {size}, over ingest.max_download_bytes ({cap} bytes); "
-        "nothing was kept. Check `ingest.source`, or raise `ingest.max_download_bytes` in "
-        "params.yaml if the file is expected to be this large."
-    )
-
-
 def _save(
     response: requests.Response,
     target: Path,
@@ -166,9 +141,11 @@ def _save(
 ) -> None:
     length = response.headers.get("Content-Length", "")
     total = offset + int(length) if length.isdigit() else None
-    cap = limits.max_bytes
-    if cap is not None and total is not None and total > cap:
-        raise _too_large(response.url, target, f"is {total} bytes", cap)
+    try:
+        limits.check_size(response.url, total or 0, declared=True)
+    except SourceError:
+        target.unlink(missing_ok=True)
+        raise
     bar = tqdm(
         total=total,
         initial=offset,
@@ -184,9 +161,12 @@ def _save(
         # read1 returns what has arrived, so a trickling server cannot outlast the deadline.
         while chunk := response.raw.read1(_CHUNK, decode_content=True):
             size, received = size + len(chunk), received + len(chunk)
-            if cap is not None and size > cap:
+            try:
+                limits.check_size(response.url, size, declared=False)
+            except SourceError:
                 out.close()
-                raise _too_large(response.url, target, f"sends more than {cap} bytes", cap)
+                target.unlink()
+                raise
             out.write(chunk)
             bar.update(len(chunk))
             clock.check(received)
