@@ -1,0 +1,212 @@
+"""The schema of params.yaml: every key, its type and its allowed values, checked once.
+
+`validate_params` runs before any stage (ParamsHook) and in `catdog predict | serve | check`,
+so a bad value stops everything with one message per problem that names the dotted key, the
+value and what is allowed, instead of failing deep inside a library halfway through a run.
+The choices listed here are the ones the stages offer; the stages import them from here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ARCHITECTURES = ("transfer", "simple_cnn", "xception_mini")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
+BACKBONES = (
+    "EfficientNetLite0",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "EfficientNetB0",
+    "EfficientNetV2B0",
+)
+RESIZE_MODES = ("pad", "center_crop")
+# A near-duplicate distance past this calls unrelated photos duplicates: random 64-bit
+# perceptual hashes differ in ~32 bits, and photos of one scene in under ~10.
+MAX_NEAR_DUPLICATE_DISTANCE = 16
+DOCUMENTED_IN = "params.yaml (the comment beside each key) and the README"
+
+Side = Annotated[int, Field(ge=8, le=4096)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
+Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class ParamsError(ValueError):
+    """params.yaml holds values the pipeline cannot run with; the message lists each."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class ImageParams(_Section):
+    size: tuple[Side, Side]
+    resize_mode: Literal[RESIZE_MODES]  # type: ignore[valid-type]
+    max_pixels: Annotated[int, Field(ge=1, le=1_000_000_000)]
+
+
+class IngestParams(_Section):
+    source: Annotated[str, Field(min_length=1)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None
+    max_uncompressed_bytes: Positive
+    max_download_bytes: Positive
+    download_timeout_s: Annotated[float, Field(gt=0)]
+
+
+class CleanParams(_Section):
+    min_side: Annotated[int, Field(ge=1, le=4096)]
+    near_duplicate_distance: Annotated[int, Field(ge=-1, le=MAX_NEAR_DUPLICATE_DISTANCE)]
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)]
+    workers: Annotated[int, Field(ge=0, le=256)]
+
+
+class SplitParams(_Section):
+    fractions: dict[Literal["train", "val", "test"], Fraction]
+    seed: Count
+
+    @field_validator("fractions")
+    @classmethod
+    def _three_parts_summing_to_one(cls, fractions: dict[str, float]) -> dict[str, float]:
+        missing = {"train", "val", "test"} - set(fractions)
+        if missing:
+            raise ValueError(f"needs train, val and test; {sorted(missing)} missing")
+        if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"must sum to 1, they sum to {sum(fractions.values()):g}")
+        if min(fractions["train"], fractions["val"]) <= 0:
+            raise ValueError("train and val must be above 0 (early stopping watches val)")
+        return fractions
+
+
+class AugmentationParams(_Section):
+    horizontal_flip: bool
+    rotation: Fraction
+    zoom: Dropout
+    contrast: Fraction
+    translation: Dropout
+
+
+class SimpleCnnParams(_Section):
+    filters: Annotated[list[Positive], Field(min_length=1)]
+    dense_units: Count
+    dropout: Dropout
+
+
+class XceptionMiniParams(_Section):
+    entry_filters: Positive
+    block_filters: Annotated[list[Positive], Field(min_length=1)]
+    exit_filters: Positive
+    dropout: Dropout
+
+
+class TransferParams(_Section):
+    backbone: Literal[BACKBONES]  # type: ignore[valid-type]
+    weights: Annotated[str, Field(min_length=1)] | None
+    freeze_backbone: bool
+    dropout: Dropout
+    fine_tune_blocks: Count
+    fine_tune_epochs: Count
+    fine_tune_learning_rate: Annotated[float, Field(gt=0, le=1)]
+
+    @model_validator(mode="after")
+    def _frozen_needs_weights(self) -> TransferParams:
+        if self.weights is None and self.freeze_backbone:
+            raise ValueError(
+                "freeze_backbone is true but weights is null: a frozen random backbone learns "
+                "nothing; give weights (package) or set freeze_backbone: false"
+            )
+        return self
+
+
+class TrainParams(_Section):
+    architecture: Literal[ARCHITECTURES]  # type: ignore[valid-type]
+    input_resize: tuple[Side, Side] | None
+    epochs: Annotated[int, Field(ge=1, le=10_000)]
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
+    optimizer: Literal[OPTIMIZERS]  # type: ignore[valid-type]
+    learning_rate: Annotated[float, Field(gt=0, le=10)]
+    lr_schedule: Literal[LR_SCHEDULES]  # type: ignore[valid-type]
+    early_stopping_patience: Count
+    class_weight: Literal["balanced"] | None
+    label_smoothing: Dropout
+    mixed_precision: Literal["bfloat16"] | None
+    seed: Count
+    deterministic: bool
+    test_time_augmentation: Literal["flip"] | None
+    augmentation: AugmentationParams
+    simple_cnn: SimpleCnnParams
+    xception_mini: XceptionMiniParams
+    transfer: TransferParams
+
+
+class EvaluateParams(_Section):
+    threshold: Annotated[float, Field(gt=0, lt=1)]
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
+
+
+class ReportParams(_Section):
+    gallery_size: Count
+    gradcam_examples: Count
+    thumbnail_size: Annotated[int, Field(ge=16, le=1024)]
+    data_quality_thumbnails: Count
+    calibration_bins: Annotated[int, Field(ge=2, le=100)]
+
+
+class Params(BaseModel):
+    """All of params.yaml. Sections other stages add are checked by their own models."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    classes: dict[str, Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]]
+    image: ImageParams
+    ingest: IngestParams
+    clean: CleanParams
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    report: ReportParams
+
+    @field_validator("classes")
+    @classmethod
+    def _two_classes_with_distinct_words(cls, classes: dict[str, list[str]]) -> dict:
+        if len(classes) != 2:
+            raise ValueError(
+                f"must name exactly two classes (the model has one sigmoid output), got "
+                f"{list(classes)}"
+            )
+        words = [word.lower() for names in classes.values() for word in names]
+        if len(words) != len(set(words)):
+            raise ValueError("a word may mean only one class")
+        return classes
+
+
+def validate_params(params: dict[str, Any]) -> Params:
+    """The parsed params, or ParamsError listing every bad key with its value and the rule."""
+    try:
+        return Params.model_validate(params)
+    except ValidationError as error:
+        problems = [_describe(problem) for problem in error.errors()]
+        raise ParamsError(
+            f"params.yaml has {len(problems)} problem(s):\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+            + f"\nEach key is documented in {DOCUMENTED_IN}."
+        ) from None
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    """`train.epochs = 0: Input should be greater than or equal to 1` and the like."""
+    key = ""
+    for part in problem["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    if problem["type"] == "missing":
+        return f"{key} is missing"
+    if problem["type"] == "extra_forbidden":
+        return f"{key} is not a known key (a typo?)"
+    message = problem["msg"].removeprefix("Value error, ")
+    if isinstance(problem["input"], dict):  # a rule across keys: the keys are in the message
+        return f"{key}: {message}"
+    return f"{key} = {problem['input']!r}: {message}"

@@ -1,0 +1,73 @@
+"""params.yaml's schema: the project's own file passes; each bad value is named and explained."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from catdog_pipeline.core.params_schema import ParamsError, validate_params
+
+PROJECT_PARAMS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+
+
+def with_value(dotted: str, value) -> dict:
+    params = copy.deepcopy(PROJECT_PARAMS)
+    *sections, key = dotted.split(".")
+    target = params
+    for section in sections:
+        target = target[section]
+    target[key] = value
+    return params
+
+
+def test_the_projects_params_are_valid() -> None:
+    parsed = validate_params(PROJECT_PARAMS)
+
+    assert parsed.train.architecture == "transfer"
+    assert parsed.image.size == (224, 224)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        ("split.seed", "abc", "split.seed = 'abc': Input should be a valid integer"),
+        ("image.size", [100000, 100000], "image.size[0] = 100000: Input should be less than"),
+        ("image.max_pixels", 0, "image.max_pixels = 0: Input should be greater than or equal"),
+        ("clean.workers", -1, "clean.workers = -1: Input should be greater than or equal to 0"),
+        ("clean.near_duplicate_distance", 64, "clean.near_duplicate_distance = 64: "),
+        ("train.epochs", 0, "train.epochs = 0: Input should be greater than or equal to 1"),
+        ("train.batch_size", 0, "train.batch_size = 0: Input should be greater than or equal"),
+        ("train.input_resize", [0, 0], "train.input_resize[0] = 0: Input should be greater"),
+        ("train.architecture", "resnet", "train.architecture = 'resnet': Input should be"),
+        ("train.transfer.weights", None, "train.transfer: freeze_backbone is true but weights"),
+        ("split.fractions", {"train": 0.8, "val": 0.1, "test": 0.5}, "must sum to 1"),
+        ("split.fractions", {"train": 1.0, "val": 0.0, "test": 0.0}, "train and val must be"),
+        ("classes", {"cat": ["cat"], "dog": ["dog"], "fox": ["fox"]}, "exactly two classes"),
+        ("classes", {"cat": ["pet"], "dog": ["pet"]}, "a word may mean only one class"),
+        ("evaluate.threshold", 1.0, "evaluate.threshold = 1.0: Input should be less than 1"),
+        ("ingest.sha256", "abc", "ingest.sha256 = 'abc': String should match pattern"),
+        ("train.optimizer", "adagrad", "train.optimizer = 'adagrad': Input should be 'adam'"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_key_value_and_rule(dotted, value, expected) -> None:
+    with pytest.raises(ParamsError) as refused:
+        validate_params(with_value(dotted, value))
+
+    assert expected in str(refused.value)
+    assert "params.yaml" in str(refused.value)
+
+
+def test_every_problem_is_listed_at_once_with_typos_and_missing_keys() -> None:
+    params = with_value("train.epochs", 0)
+    params["train"]["epoch"] = 3
+    del params["evaluate"]["threshold"]
+
+    with pytest.raises(ParamsError, match="3 problem") as refused:
+        validate_params(params)
+
+    message = str(refused.value)
+    assert "train.epoch is not a known key (a typo?)" in message
+    assert "evaluate.threshold is missing" in message
