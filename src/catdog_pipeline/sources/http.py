@@ -54,7 +54,7 @@ def download(url: str, entry: Path, *, progress: bool, limits: Limits = NO_LIMIT
                     part.unlink()
                 if reply.status_code == 206 and not resumed:
                     continue  # an unusable range: ask again for the whole file
-                _save(reply, target, offset if resumed else 0, progress, limits, clock)
+                _save(reply, url, target, offset if resumed else 0, progress, limits, clock)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             error = exc
             continue
@@ -133,6 +133,7 @@ def _raise_for_status(url: str, response: requests.Response) -> None:
 
 def _save(
     response: requests.Response,
+    url: str,
     target: Path,
     offset: int,
     progress: bool,
@@ -142,7 +143,7 @@ def _save(
     length = response.headers.get("Content-Length", "")
     total = offset + int(length) if length.isdigit() else None
     try:
-        limits.check_size(response.url, total or 0, declared=True)
+        limits.check_size(url, total or 0, declared=True)
     except SourceError:
         target.unlink(missing_ok=True)
         raise
@@ -162,7 +163,7 @@ def _save(
         while chunk := response.raw.read1(_CHUNK, decode_content=True):
             size, received = size + len(chunk), received + len(chunk)
             try:
-                limits.check_size(response.url, size, declared=False)
+                limits.check_size(url, size, declared=False)
             except SourceError:
                 out.close()
                 target.unlink()
