@@ -30,7 +30,7 @@ from PIL import Image
 
 from catdog_pipeline.hooks import _pipeline_tag, dvc_data_hashes, flatten_params, git_state
 from catdog_pipeline.images import encode_jpeg, prepare_image
-from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name
+from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name, ui_link
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVER_START_SECONDS = 240
@@ -355,12 +355,14 @@ def tiny_project(module_project_copy: Path, tracking_server: str) -> Path:
     return module_project_copy
 
 
-def _run(command: list[str], project: Path, tracking_uri: str) -> None:
+def _run(command: list[str], project: Path, tracking_uri: str) -> str:
+    """Run `command` in `project` against `tracking_uri`; what it printed."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     assert done.returncode == 0, (
         f"{' '.join(command)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     )
+    return done.stdout + done.stderr
 
 
 def _catdog_runs(client) -> list:
@@ -426,11 +428,13 @@ def test_kedro_training_pipeline_is_one_complete_run(tiny_project, tracking_serv
     client = MlflowClient(tracking_server)
     before = {run.info.run_id for run in _catdog_runs(client)}
 
-    _run(["kedro", "run", "--pipeline", "training"], tiny_project, tracking_server)
+    output = _run(["kedro", "run", "--pipeline", "training"], tiny_project, tracking_server)
 
     new = [run for run in _catdog_runs(client) if run.info.run_id not in before]
     assert len(new) == 1
     _check_training_run(client, new[0], tiny_project, pipeline_tag="training")
+    # The run's page in the server's UI, in its model-training layout.
+    assert ui_link(tracking_server, new[0].info.experiment_id, new[0].info.run_id) in output
 
 
 @pytest.mark.slow
