@@ -92,6 +92,7 @@ def test_credentials_in_the_url_are_never_shown_or_stored(server: FakeServer, tm
         == "Basic " + base64.b64encode(b"alice:s3cret").decode()
     )
     assert "s3cret" not in str(error.value) and "***@" in str(error.value)
+    assert "carries a user name or password" in caplog.text and "netrc" in caplog.text
     meta = json.loads((path.parent / "meta.json").read_text())
     assert meta["source"] == f"http://***@{server.base.removeprefix('http://')}/data.zip"
     stored = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())

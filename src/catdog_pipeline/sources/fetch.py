@@ -56,6 +56,13 @@ def fetch_source(
             return gdrive.download(drive, source, entry, progress=progress, limits=limits)
 
     elif urlsplit(source).scheme in ("http", "https"):
+        if redact_url(source) != source:
+            log.warning(
+                "ingest.source %s carries a user name or password: params.yaml, dvc.lock and "
+                "MLflow keep it as written. Put it in ~/.netrc (or the file $NETRC names) "
+                "instead and drop it from the URL.",
+                redact_url(source),
+            )
 
         def download(entry: Path) -> Path:
             return http.download(source, entry, progress=progress, limits=limits)
