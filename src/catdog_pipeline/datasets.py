@@ -17,6 +17,8 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from catdog_pipeline.processes import process_alive
+
 logger = logging.getLogger(__name__)
 
 
@@ -102,21 +104,10 @@ def staging_folder(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"catdog-{name}-", dir=root))
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with id `pid` runs (this one included)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def _left_behind(pid: str | None) -> bool:
     """Whether a temporary name's writer is gone: a dead process, an earlier (finished) save
     of this one, or no id at all (names from older code)."""
-    return pid is None or int(pid) == os.getpid() or not _alive(int(pid))
+    return pid is None or int(pid) == os.getpid() or not process_alive(int(pid))
 
 
 class KerasModelDataset(AbstractDataset[Any, Any]):
