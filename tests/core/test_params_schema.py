@@ -50,6 +50,7 @@ def test_the_projects_params_are_valid() -> None:
         ("evaluate.threshold", 1.0, "evaluate.threshold = 1.0: Input should be less than 1"),
         ("ingest.sha256", "abc", "ingest.sha256 = 'abc': String should match pattern"),
         ("train.optimizer", "adagrad", "train.optimizer = 'adagrad': Input should be 'adam'"),
+        ("train.mixed_precision", "float16", "train.mixed_precision = 'float16': Input should"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_key_value_and_rule(dotted, value, expected) -> None:

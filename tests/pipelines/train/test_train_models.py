@@ -8,13 +8,14 @@ import keras
 import numpy as np
 import pytest
 
+from catdog_pipeline.core.params_schema import ARCHITECTURES, BACKBONES
 from catdog_pipeline.datasets import KerasModelDataset
 from catdog_pipeline.pipelines.train import backbones, models
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("architecture", models.ARCHITECTURES)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_every_architecture_takes_uint8_images_and_gives_one_probability(
     train_params, architecture
 ) -> None:
@@ -38,22 +39,9 @@ def test_bfloat16_computes_the_body_in_bfloat16_but_outputs_float32(train_params
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
-def test_float16_is_refused(train_params) -> None:
-    with pytest.raises(ValueError, match="mixed_precision"):
-        models.build_model((32, 32), train_params(mixed_precision="float16"))
-
-
-def test_an_unknown_architecture_is_refused(train_params) -> None:
-    with pytest.raises(ValueError, match="train.architecture"):
-        models.build_model((32, 32), train_params(architecture="resnet9000"))
-
-
-def test_a_missing_section_key_is_named(train_params) -> None:
-    params = train_params()
-    del params["simple_cnn"]["dense_units"]
-
-    with pytest.raises(KeyError, match=r"train\.simple_cnn is missing \['dense_units'\]"):
-        models.build_model((32, 32), params)
+def test_the_schemas_choices_are_the_ones_built_here() -> None:
+    assert set(ARCHITECTURES) == set(models._BODIES)
+    assert set(BACKBONES) == {*backbones.PACKAGED_WEIGHTS, *backbones.KERAS_BACKBONES}
 
 
 def test_augmentation_changes_images_only_in_training(train_params) -> None:

@@ -125,14 +125,6 @@ def test_training_without_a_val_split_is_refused(tiny_split, classes, image, tra
         )
 
 
-def test_a_missing_train_param_is_named(tiny_split, classes, image, train_params) -> None:
-    params = train_params()
-    del params["label_smoothing"]
-
-    with pytest.raises(KeyError, match="label_smoothing"):
-        train_model(*tiny_split, classes, image, params)
-
-
 def test_three_classes_are_refused(image) -> None:
     history = history_table({name: [0.5] for name in HISTORY_COLUMNS[1:]})
 

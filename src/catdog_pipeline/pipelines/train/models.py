@@ -17,39 +17,15 @@ from keras import layers
 
 from . import backbones
 
-ARCHITECTURES = ("simple_cnn", "xception_mini", "transfer")
 MIXED_PRECISION = {None: "float32", "bfloat16": "mixed_bfloat16"}
 # Keras' default (0.99) needs hundreds of steps before the inference-time statistics are
 # usable: a small dataset (the mini archive's 15 steps per epoch) would then validate as chance.
 BN_MOMENTUM = 0.9
-# The keys each `train:` subsection must have (params.yaml documents them).
-SECTION_KEYS = {
-    "augmentation": ("horizontal_flip", "rotation", "zoom", "contrast", "translation"),
-    "simple_cnn": ("filters", "dense_units", "dropout"),
-    "xception_mini": ("entry_filters", "block_filters", "exit_filters", "dropout"),
-    "transfer": (
-        "backbone",
-        "weights",
-        "freeze_backbone",
-        "dropout",
-        "fine_tune_blocks",
-        "fine_tune_epochs",
-        "fine_tune_learning_rate",
-    ),
-}
 
 
 def build_model(image_size: Sequence[int], train_params: Mapping[str, Any]) -> keras.Model:
     """Build the `train.architecture` network for uint8 images of `image_size` (height, width)."""
-    architecture = train_params["architecture"]
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"train.architecture must be one of {ARCHITECTURES}, got {architecture!r}")
-    precision = train_params["mixed_precision"]
-    if precision not in MIXED_PRECISION:
-        raise ValueError(
-            f"train.mixed_precision must be bfloat16 or null, got {precision!r} "
-            "(float16 is not offered: it is slower than float32 on CPUs)"
-        )
+    architecture, precision = train_params["architecture"], train_params["mixed_precision"]
     height, width = (int(side) for side in image_size)
     # Pretrained backbones normalise [0, 255] themselves; the others learn on [0, 1].
     scale = 1.0 if architecture == "transfer" else 1.0 / 255
@@ -61,10 +37,10 @@ def build_model(image_size: Sequence[int], train_params: Mapping[str, Any]) -> k
     if train_params["input_resize"]:
         resized = [int(side) for side in train_params["input_resize"]]
         x = layers.Resizing(*resized, antialias=True, dtype="float32", name="downscale")(x)
-    for layer in augmentation_layers(_section(train_params, "augmentation"), value_range):
+    for layer in augmentation_layers(train_params["augmentation"], value_range):
         x = layer(x)
     with _dtype_policy(MIXED_PRECISION[precision]):
-        features = _BODIES[architecture](x, _section(train_params, architecture))
+        features = _BODIES[architecture](x, train_params[architecture])
     # The output stays float32 whatever the body computes in: probabilities near 0 or 1 and
     # the loss need the precision.
     outputs = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(features)
@@ -149,16 +125,6 @@ def _transfer(x: keras.KerasTensor, params: Mapping[str, Any]) -> keras.KerasTen
     # (and while its top blocks are fine-tuned), as Keras' transfer-learning guide advises.
     x = backbone(x, training=False) if params["freeze_backbone"] else backbone(x)
     return layers.Dropout(params["dropout"], name="head_dropout")(x)
-
-
-def _section(train_params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    section = train_params.get(name) or {}
-    missing = [key for key in SECTION_KEYS[name] if key not in section]
-    if missing:
-        raise KeyError(
-            f"params.yaml train.{name} is missing {missing} (params.yaml documents them)"
-        )
-    return section
 
 
 @contextlib.contextmanager

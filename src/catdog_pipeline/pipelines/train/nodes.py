@@ -20,23 +20,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_TRAIN_PARAMS = (
-    "architecture",
-    "input_resize",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "learning_rate",
-    "lr_schedule",
-    "early_stopping_patience",
-    "class_weight",
-    "label_smoothing",
-    "mixed_precision",
-    "seed",
-    "deterministic",
-    "augmentation",
-    "test_time_augmentation",
-)
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
 
 
@@ -54,7 +37,6 @@ def train_model(
     """
     from . import fitting, models
 
-    _check_train_params(train)
     _check_labels(split_manifest, _binary_class_names(classes))
     _check_splits(split_manifest)
     fitting.make_reproducible(train["seed"], train["deterministic"])
@@ -205,9 +187,3 @@ def _check_splits(split_manifest: pd.DataFrame) -> None:
             "images: training needs both (early stopping watches the val split). "
             "Check split.fractions."
         )
-
-
-def _check_train_params(train: Mapping[str, Any]) -> None:
-    missing = [key for key in REQUIRED_TRAIN_PARAMS if key not in train]
-    if missing:
-        raise KeyError(f"params.yaml `train:` is missing {missing} (params.yaml documents each)")
