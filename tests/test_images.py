@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from catdog_pipeline.images import (
+    MAX_BYTES_PER_PIXEL,
+    METADATA_ALLOWANCE,
     UnusableImage,
     decode,
     fit_to_size,
     open_rgb,
     prepare_image,
+    read_image_file,
 )
 
 BIG = 10_000_000
@@ -142,3 +147,38 @@ def test_prepare_image_is_model_input() -> None:
         encoded(gradient(), "JPEG"), size=(24, 32), resize_mode="pad", max_pixels=BIG
     )
     assert array.shape == (24, 32, 3) and array.dtype == np.uint8
+
+
+# ---- reading a file: its type and size are checked before a byte is read
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "a named pipe"),
+        (lambda path: path.mkdir(), "a folder"),
+        (lambda path: path.symlink_to("/dev/zero"), "a character device"),
+    ],
+)
+def test_what_is_not_a_regular_file_is_refused_unread(tmp_path: Path, make, kind) -> None:
+    odd = tmp_path / "photo.jpg"
+    make(odd)
+    with pytest.raises(UnusableImage) as raised:
+        decode(odd, max_pixels=BIG)
+    assert (raised.value.reason, raised.value.detail) == (
+        "not_a_file",
+        f"{kind}, not an image file",
+    )
+
+
+def test_a_file_larger_than_any_allowed_image_is_refused_unread(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    limit = 1000 * MAX_BYTES_PER_PIXEL + METADATA_ALLOWANCE
+    with open(huge, "wb") as file:
+        file.truncate(limit + 1)
+    with pytest.raises(UnusableImage, match="too_large") as raised:
+        read_image_file(huge, max_pixels=1000)
+    assert "image.max_pixels=1,000" in raised.value.detail
+    huge.write_bytes(encoded(gradient(), "PNG"))
+    assert read_image_file(huge, max_pixels=1000) == huge.read_bytes()

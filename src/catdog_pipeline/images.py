@@ -7,6 +7,8 @@ Clean, training input, evaluation, `catdog predict` and the HTTP service all go 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,17 @@ RESIZE_MODES = ("pad", "center_crop")
 PAD_COLOUR = (0, 0, 0)
 # Transparent pixels are shown over white, as an image viewer would.
 BACKGROUND = (255, 255, 255)
+# The most bytes a file may hold per allowed pixel (16-bit RGBA, uncompressed, is 8), plus
+# room for metadata (EXIF, ICC profiles, embedded previews): anything larger is refused unread.
+MAX_BYTES_PER_PIXEL = 8
+METADATA_ALLOWANCE = 64 * 2**20
+FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 class UnusableImage(ValueError):
@@ -43,10 +56,11 @@ def decode(
     """Fully decode `source` and apply its EXIF orientation; return (image, format).
 
     The image keeps its original mode. Raises UnusableImage with reason empty, not_an_image,
-    unsupported_format, decompression_bomb, too_small or truncated. The pixel count is checked
-    from the header, so a decompression bomb is never allocated.
+    unsupported_format, decompression_bomb, too_small or truncated (and, for a path, the
+    reasons of `read_image_file`). The pixel count is checked from the header, so a
+    decompression bomb is never allocated.
     """
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    data = source if isinstance(source, bytes) else read_image_file(source, max_pixels)
     if not data:
         raise UnusableImage("empty", "the file has no bytes")
     with warnings.catch_warnings():
@@ -66,6 +80,35 @@ def decode(
     except Exception as exc:  # PIL raises OSError, SyntaxError, struct.error... for bad data
         raise UnusableImage("truncated", f"decoding failed: {exc}") from exc
     return _upright(image), image_format
+
+
+def read_image_file(path: Path | str, max_pixels: int) -> bytes:
+    """The bytes of an image file, checked before reading: a regular file of a plausible size.
+
+    Raises UnusableImage `not_a_file` for a named pipe, device, socket or folder (reading a
+    pipe would wait forever) and `too_large` for a file larger than any image within
+    `max_pixels` can be (MAX_BYTES_PER_PIXEL per pixel plus METADATA_ALLOWANCE); OSError
+    when it cannot be opened. The type is checked on the opened file, so a swap is caught.
+    """
+    limit = max_pixels * MAX_BYTES_PER_PIXEL + METADATA_ALLOWANCE
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            kind = FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise UnusableImage("not_a_file", f"{kind}, not an image file")
+        # One byte over the size stat gave: a file growing past the limit is caught too.
+        with os.fdopen(handle, "rb", closefd=False) as file:
+            data = file.read(info.st_size + 1) if info.st_size <= limit else b""
+    finally:
+        os.close(handle)
+    if info.st_size > limit or len(data) > limit:
+        raise UnusableImage(
+            "too_large",
+            f"{max(info.st_size, len(data)):,} bytes; no image within image.max_pixels="
+            f"{max_pixels:,} needs more than {limit:,}",
+        )
+    return data
 
 
 def _check_header(image: Image.Image, *, max_pixels: int, min_side: int) -> None:

@@ -22,7 +22,7 @@ def photos(tmp_path: Path, photo) -> Path:
     folder = tmp_path / "pets"
     (folder / "inside").mkdir(parents=True)
     (folder / "rex.jpg").write_bytes(photo("red"))
-    (folder / "fido.PNG").write_bytes(photo("red", (50, 30), fmt="PNG"))
+    (folder / "fido.PNG").write_bytes(photo("red", (50, 36), fmt="PNG"))
     (folder / "inside" / "tom.jpg").write_bytes(photo("blue"))
     dog = photo("red", (200, 150))
     (folder / "broken.jpg").write_bytes(dog[: len(dog) // 2])

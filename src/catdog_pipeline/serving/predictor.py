@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,76 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from catdog_pipeline.core.inference import check_test_time_augmentation, probability_function
-from catdog_pipeline.images import RESIZE_MODES, UnusableImage, prepare_image
+from catdog_pipeline.core.inference import probability_function
+from catdog_pipeline.images import UnusableImage, prepare_image
+from catdog_pipeline.serving.model_card import MODEL_CARD_NAME, ModelCard, ModelLoadError
 
-MODEL_CARD_NAME = "model_card.json"
 # MLflow model URIs; anything else is a path on disk.
 MLFLOW_SCHEMES = ("models:/", "runs:/")
-
-
-class ModelLoadError(RuntimeError):
-    """The model or its card is missing or does not match the serving contract."""
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """How the model wants its input and how to read its single sigmoid output."""
-
-    classes: tuple[str, str]
-    positive_class: str
-    image_size: tuple[int, int]
-    resize_mode: str
-    max_pixels: int
-    test_time_augmentation: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str) -> ModelCard:
-        """Validate a parsed model_card.json; errors name `source` and the offending key."""
-        try:
-            classes = tuple(str(c) for c in data["classes"])
-            card = cls(
-                classes=classes,  # type: ignore[arg-type]
-                positive_class=str(data["positive_class"]),
-                image_size=tuple(int(s) for s in data["image_size"]),  # type: ignore[arg-type]
-                resize_mode=str(data["resize_mode"]),
-                max_pixels=int(data["max_pixels"]),
-                test_time_augmentation=check_test_time_augmentation(
-                    data.get("test_time_augmentation")
-                ),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelLoadError(f"{source}: missing or malformed key {exc}") from exc
-        problems = [
-            (len(card.classes) != 2, f"classes must name two classes, got {list(card.classes)}"),
-            (
-                card.positive_class not in card.classes,
-                f"positive_class {card.positive_class!r} is not one of {list(card.classes)}",
-            ),
-            (
-                len(card.image_size) != 2 or min(card.image_size) < 1,
-                f"image_size must be [height, width], got {list(card.image_size)}",
-            ),
-            (
-                card.resize_mode not in RESIZE_MODES,
-                f"resize_mode must be one of {RESIZE_MODES}, got {card.resize_mode!r}",
-            ),
-            (card.max_pixels < 1, f"max_pixels must be positive, got {card.max_pixels}"),
-        ]
-        for failed, message in problems:
-            if failed:
-                raise ModelLoadError(f"{source}: {message}")
-        return card
-
-    @property
-    def negative_class(self) -> str:
-        return next(c for c in self.classes if c != self.positive_class)
-
-    def label(self, p_positive: float, threshold: float = 0.5) -> tuple[str, float]:
-        """The reported label and its confidence, from the probability of the positive class."""
-        if p_positive >= threshold:
-            return self.positive_class, p_positive
-        return self.negative_class, 1.0 - p_positive
 
 
 @dataclass(frozen=True)
@@ -133,7 +70,11 @@ class Predictor:
         )
 
     def prepare(self, source: bytes | Path, max_pixels: int | None = None) -> np.ndarray:
-        """Decode and resize one image as the model's card says; raises UnusableImage."""
+        """Decode and resize one image as the model's card says; raises UnusableImage.
+
+        A file is checked before it is read (a regular file, no larger than an image within
+        the pixel limit can be); an image with a side under the card's min_side is refused.
+        """
         limit = (
             self.card.max_pixels if max_pixels is None else min(max_pixels, self.card.max_pixels)
         )
@@ -142,6 +83,7 @@ class Predictor:
             size=self.card.image_size,
             resize_mode=self.card.resize_mode,
             max_pixels=limit,
+            min_side=self.card.min_side,
         )
 
     def positive_probabilities(self, batch: np.ndarray) -> list[float]:
@@ -250,10 +192,21 @@ def _load_keras(model_path: Path, card_path: Path, threshold: float) -> Predicto
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"Cannot read '{card_path}': {exc}") from exc
     card = ModelCard.from_dict(card_data, str(card_path))
+    # Keras calls any file that is not a zip archive "File not found": say what is wrong.
+    remedy = "re-create it (`dvc repro train`) or fetch it again (`dvc pull`)"
+    if not zipfile.is_zipfile(model_path):
+        raise ModelLoadError(
+            f"'{model_path}' is not a Keras model: a .keras file is a zip archive and this one "
+            f"({model_path.stat().st_size:,} bytes) is not, so it is damaged or truncated; "
+            f"{remedy}."
+        )
     try:
         model = keras.saving.load_model(model_path, compile=False)
-    except Exception as exc:  # keras raises ValueError, OSError, zipfile errors...
-        raise ModelLoadError(f"Cannot load Keras model '{model_path}': {exc}") from exc
+    except Exception as exc:  # keras raises ValueError, OSError, zipfile and JSON errors...
+        raise ModelLoadError(
+            f"Cannot load Keras model '{model_path}' ({type(exc).__name__}: {exc}): the file "
+            f"is damaged or was saved by an incompatible Keras; {remedy}."
+        ) from exc
     return Predictor(model, card, str(model_path), threshold)
 
 
