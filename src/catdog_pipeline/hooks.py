@@ -99,6 +99,9 @@ class TrainingRunHook:
         run = mlflow.active_run()
         if run is not None:
             data[RUN_ID_KEY] = run.info.run_id
+            # Where a pretrained backbone's weights came from: package, file, sha256, licence.
+            pretrained = flatten_params(data.get("pretrained") or {}, prefix="pretrained.")
+            mlflow.MlflowClient().log_batch(run.info.run_id, tags=_run_tags(pretrained))
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
