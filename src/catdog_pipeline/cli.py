@@ -23,7 +23,8 @@ import yaml
 from catdog_pipeline import __version__
 
 if TYPE_CHECKING:
-    from catdog_pipeline.serving.predictor import Prediction, Predictor
+    from catdog_pipeline.serving.champion import ServedModel
+    from catdog_pipeline.serving.predictor import Prediction
 
 # The train stage's output: the catalog's `model` (conf/base/catalog_train.yml).
 DEFAULT_MODEL = "data/06_models/model.keras"
@@ -31,11 +32,11 @@ DEFAULT_PARAMS = "params.yaml"
 
 model_option = click.option(
     "--model",
-    default=DEFAULT_MODEL,
-    show_default=True,
+    default=None,
     help="A .keras file with model_card.json beside it, or an MLflow model URI "
     "(models:/catdog@champion, models:/catdog/3, runs:/<run id>/model; the store comes "
-    "from MLFLOW_TRACKING_URI).",
+    "from MLFLOW_TRACKING_URI, else ./mlflow.db).  [default: models:/catdog@champion when "
+    f"the registry has that alias, else {DEFAULT_MODEL}]",
 )
 params_option = click.option(
     "--params",
@@ -104,7 +105,7 @@ def predict(
     files = list(expand_paths(paths))
     if not files:
         raise click.ClickException(f"No image files found in {' '.join(paths)}")
-    predictor = _load(model, params)
+    predictor = _load(model, params).predictor
     batch_size = batch_size or params["serve"]["batch_size"]
     columns = output_columns(predictor.card.positive_class)
     rows = (prediction_row(p, columns) for p in predictor.classify_files(files, batch_size))
@@ -146,7 +147,8 @@ def serve(host: str, port: int, model: str, params_path: Path) -> None:
     """
     import uvicorn
 
-    from catdog_pipeline.serving.app import ServeLimits, create_app
+    from catdog_pipeline.serving.app import create_app
+    from catdog_pipeline.serving.limits import ServeLimits
     from catdog_pipeline.serving.monitoring import monitor_from_params
 
     params = read_params(params_path)
@@ -154,17 +156,17 @@ def serve(host: str, port: int, model: str, params_path: Path) -> None:
         limits = ServeLimits.from_params(params["serve"])
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    predictor = _load(model, params)
-    card = predictor.card
     try:
+        served = _load(model, params, poll_seconds=float(params["serve"]["reload_seconds"]))
+        card = served.predictor.card
         monitor = monitor_from_params(
-            params["serve"], card.classes, card.positive_class, predictor.description
+            params["serve"], card.classes, card.positive_class, served.predictor.description
         )
     except KeyError as exc:
         raise click.ClickException(f"params.yaml serve has no {exc}") from exc
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    app = create_app(predictor, limits, monitor)
+    app = create_app(served, limits, monitor)
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
 
 
@@ -202,16 +204,19 @@ def read_params(params_path: Path) -> dict[str, Any]:
     return params
 
 
-def _load(model: str, params: dict[str, Any]) -> Predictor:
+def _load(model: str | None, params: dict[str, Any], poll_seconds: float = 0) -> ServedModel:
+    """`--model`, or the champion if the registry has one, or the train stage's file."""
     # TensorFlow's C++ start-up chatter would otherwise mix into the terminal output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # ...and so would its Python notices (e.g. tf.function tracing advice): only errors pass.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    from catdog_pipeline.serving.predictor import ModelLoadError, load_predictor
+    from catdog_pipeline.serving.champion import default_model, served_model
+    from catdog_pipeline.serving.predictor import ModelLoadError
 
     try:
         # The evaluate stage's decision threshold, so labels agree with the reported metrics.
-        return load_predictor(model, threshold=float(params["evaluate"]["threshold"]))
+        threshold = float(params["evaluate"]["threshold"])
+        return served_model(model or default_model(DEFAULT_MODEL), threshold, poll_seconds)
     except (ModelLoadError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -288,3 +293,10 @@ def _table_cells(row: dict[str, Any], columns: Sequence[str]) -> list[str]:
 
 def _table_line(cells: Sequence[str]) -> str:
     return f"{cells[0]:<8} {cells[1]:>11} {cells[2]:>11}  {cells[3]}\n"
+
+
+# `catdog promote` and `catdog gate-set` live in their own module (cli.py stays short).
+from catdog_pipeline.promotion_cli import gate_set, promote  # noqa: E402
+
+cli.add_command(gate_set)
+cli.add_command(promote)

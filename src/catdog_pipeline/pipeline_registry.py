@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from catdog_pipeline.pipelines import clean, evaluate, ingest, report, split, train
+from catdog_pipeline.pipelines import clean, evaluate, ingest, promote, report, split, train
 
 # Listed explicitly rather than with find_pipelines(): Kedro 1.7 narrows find_pipelines() to the
 # pipeline named on the command line, which would leave the composites below empty.
@@ -13,6 +13,7 @@ STAGES = {
     "train": train,
     "evaluate": evaluate,
     "report": report,
+    "promote": promote,
 }
 COMPOSITES = {
     "data": ("ingest", "clean", "split"),

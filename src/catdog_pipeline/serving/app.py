@@ -1,4 +1,5 @@
-"""The HTTP service: `POST /predict`, `GET /health`, an upload page at `/` and the docs at /docs.
+"""The HTTP service: `POST /predict`, `GET /health`, `GET /metrics` (monitoring.py), `POST
+/reload` when following the champion (champion.py), an upload page at `/`, the docs at /docs.
 
 Every limit comes from params.yaml's `serve` section. Bad uploads get a 4xx JSON answer
 `{"error": <code>, "detail": <what to do>, "file": <name>}`; decoding and inference run on
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from starlette.exceptions import HTTPException
 from catdog_pipeline import __version__
 from catdog_pipeline.images import UnusableImage
 from catdog_pipeline.serving.body_limit import BodySizeLimit, error_json
+from catdog_pipeline.serving.champion import ServedModel, add_reload
 from catdog_pipeline.serving.docs import add_offline_docs, predict_openapi
+from catdog_pipeline.serving.limits import ServeLimits
 from catdog_pipeline.serving.monitoring import ServiceMonitor, add_monitoring
 from catdog_pipeline.serving.predictor import Predictor
 
@@ -36,14 +39,6 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_FIELD = "file"
-MEDIA_TYPES = {
-    "JPEG": ("image/jpeg", "image/pjpeg"),
-    "PNG": ("image/png",),
-    "GIF": ("image/gif",),
-    "BMP": ("image/bmp", "image/x-bmp", "image/x-ms-bmp"),
-    "WEBP": ("image/webp",),
-    "TIFF": ("image/tiff",),
-}
 # Clients that do not know what they send (curl without a type, scripts) say octet-stream;
 # those uploads are judged by their content alone.
 UNTYPED = ("", "application/octet-stream")
@@ -56,39 +51,6 @@ STATUS_FOR_REASON = {
     "too_small": 422,
     "truncated": 422,
 }
-
-
-@dataclass(frozen=True)
-class ServeLimits:
-    """The service's limits, from params.yaml's `serve` section."""
-
-    max_body_bytes: int
-    max_pixels: int
-    formats: frozenset[str]
-    max_files: int
-    batch_size: int
-
-    @classmethod
-    def from_params(cls, serve: Mapping[str, Any]) -> ServeLimits:
-        """Validate `params:serve`; an error names the key and what it should be."""
-        counts = ("max_body_bytes", "max_pixels", "max_files", "batch_size")
-        for key in counts:
-            value = serve.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"params.yaml serve.{key} must be a positive integer, got {value!r}"
-                )
-        formats = serve.get("formats")
-        if not formats or not set(formats) <= set(MEDIA_TYPES):
-            raise ValueError(
-                f"params.yaml serve.formats must list some of {sorted(MEDIA_TYPES)}, "
-                f"got {formats!r}"
-            )
-        return cls(**{key: serve[key] for key in counts}, formats=frozenset(formats))
-
-    @property
-    def media_types(self) -> frozenset[str]:
-        return frozenset(t for f in self.formats for t in MEDIA_TYPES[f])
 
 
 class UploadRejected(Exception):
@@ -108,21 +70,23 @@ class Upload:
 
 
 def create_app(
-    predictor: Predictor, limits: ServeLimits, monitor: ServiceMonitor | None = None
+    model: Predictor | ServedModel, limits: ServeLimits, monitor: ServiceMonitor | None = None
 ) -> FastAPI:
     """The service around an already loaded model (loaded once, before the first request).
 
-    `monitor` serves GET /metrics; by default one with no drift baseline and no capture.
+    A ServedModel that follows the champion alias adds POST /reload (and polling); `monitor`
+    serves GET /metrics, by default with no drift baseline and no capture.
     """
+    served = model if isinstance(model, ServedModel) else ServedModel(model)
+    predictor = served.predictor  # the first model: its classes name the metrics and docs
     if monitor is None:
         monitor = ServiceMonitor(predictor.card.classes, uncertain_below=0.7, drift_window=500)
 
     @asynccontextmanager
     async def warm_up(_: FastAPI) -> AsyncIterator[None]:
-        # The first call traces the model's graph (~1 s); do it before taking requests.
-        blank = np.zeros((1, *predictor.card.image_size, 3), dtype=np.uint8)
-        await run_in_threadpool(predictor.positive_probabilities, blank)
-        yield
+        await run_in_threadpool(served.warm_up)  # before taking requests
+        async with served.polling():
+            yield
 
     app = FastAPI(
         title="catdog",
@@ -143,12 +107,17 @@ def create_app(
     async def upload_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
+    if served.follows_alias:
+        add_reload(app, served)
+
     @app.get("/health", summary="Liveness, the loaded model and the upload limits")
     async def health() -> dict[str, Any]:
+        predictor = served.predictor
         card = predictor.card
         return {
             "status": "ok",
             "model": predictor.description,
+            "model_version": served.version,
             "classes": list(card.classes),
             "positive_class": card.positive_class,
             "image_size": list(card.image_size),
@@ -181,7 +150,7 @@ def create_app(
     )
     async def predict(request: Request) -> dict[str, Any]:
         uploads = await _read_uploads(request, limits)
-        predictions = await run_in_threadpool(_classify, predictor, limits, uploads)
+        predictions = await run_in_threadpool(_classify, served.predictor, limits, uploads)
         await run_in_threadpool(monitor.observe, [u.data for u in uploads], predictions)
         return {"predictions": predictions}
 
