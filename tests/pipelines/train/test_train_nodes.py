@@ -37,11 +37,26 @@ def test_training_returns_a_learning_model_and_its_history(
     assert model.predict(np.zeros((2, 32, 32, 3), np.uint8), verbose=0).shape == (2, 1)
 
 
+PRETRAINED = {
+    "backbone": "EfficientNetLite0",
+    "weights": "package",
+    "freeze_backbone": True,
+    "dropout": 0.1,
+    "fine_tune_blocks": 0,
+    "fine_tune_epochs": 0,
+    "fine_tune_learning_rate": 0.0001,
+}
+
+
+@pytest.mark.parametrize(
+    "architecture",
+    [{"architecture": "xception_mini"}, {"architecture": "transfer", "transfer": PRETRAINED}],
+)
 def test_two_seeded_deterministic_trainings_give_identical_weights(
-    tiny_split, classes, image, train_params
+    tiny_split, classes, image, train_params, architecture
 ) -> None:
     manifest, clean_images = tiny_split
-    params = train_params(architecture="xception_mini", epochs=2, deterministic=True)
+    params = train_params(epochs=2, deterministic=True, **architecture)
 
     first, first_history = train_model(manifest, clean_images, classes, image, params)
     second, second_history = train_model(manifest, clean_images, classes, image, params)
