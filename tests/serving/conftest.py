@@ -11,14 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-keras = pytest.importorskip("keras")
-
-from catdog_pipeline.serving.app import ServeLimits, create_app  # noqa: E402
-from catdog_pipeline.serving.predictor import Predictor, load_predictor  # noqa: E402
+from catdog_pipeline.serving.app import ServeLimits, create_app
+from catdog_pipeline.serving.predictor import Predictor, load_predictor
 
 TINY_SIZE = (32, 32)
 # Small limits, so "too large" uploads stay small.

@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 import httpx
+import mlflow
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from catdog_pipeline.cli import cli
 from catdog_pipeline.serving.predictor import load_predictor
-
-mlflow = pytest.importorskip("mlflow")
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT_S = 240

@@ -166,7 +166,10 @@ def test_near_duplicate_distance_off_keeps_re_encodes(dirty_dump, monkeypatch, t
     _, inspected = normalize_images(dirty_dump, inventory_of(dirty_dump), IMAGE, settings)
     manifest = by_name(mark_duplicates(inspected, settings))
     assert manifest.loc[["cat/good.jpg", "cat/good_small.jpg"], "status"].tolist() == ["kept"] * 2
-    assert manifest.loc["dog/same_copy.bmp", "reason"] in {"exact_duplicate", None}
+    # Exact duplicates are still found: one of the pair is kept, the other marked.
+    pair = manifest.loc[["dog/same.png", "dog/same_copy.bmp"]]
+    assert sorted(pair["status"]) == ["duplicate", "kept"]
+    assert pair["reason"].dropna().tolist() == ["exact_duplicate"]
 
 
 def test_process_pool_gives_the_same_manifest(tmp_path, make_image, monkeypatch) -> None:

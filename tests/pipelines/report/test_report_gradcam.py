@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from catdog_pipeline.pipelines.report.gradcam import (  # noqa: E402
+from catdog_pipeline.pipelines.report.gradcam import (
     find_feature_layer,
     find_last_conv_layer,
     gradcam_heatmaps,
