@@ -108,3 +108,19 @@ def test_a_local_model_offers_no_reload(predictor, serve_limits):
     with TestClient(create_app(served, serve_limits)) as client:
         assert client.post("/reload").status_code in (404, 405)
         assert client.get("/health").json()["model_version"] is None
+
+
+def test_a_failed_reload_keeps_serving_the_model_it_had(predictor, serve_limits, photo):
+    from fastapi.testclient import TestClient
+
+    def unreachable(version: str):
+        raise OSError(f"cannot download version {version}")
+
+    served = ServedModel(predictor, "1", resolve=lambda: "2", load=unreachable)
+    with TestClient(create_app(served, serve_limits)) as client:
+        answer = client.post("/reload")
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "reload_failed"
+        assert "still serving version 1" in answer.json()["detail"]
+        assert client.post("/predict", files={"file": ("a.jpg", photo("red"))}).status_code == 200
+        assert client.get("/health").json()["model_version"] == "1"

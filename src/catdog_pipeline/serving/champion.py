@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from catdog_pipeline.serving.body_limit import error_json
 from catdog_pipeline.serving.predictor import Predictor, load_predictor
 
 logger = logging.getLogger(__name__)
@@ -150,5 +151,10 @@ def add_reload(app: Any, served: ServedModel) -> None:
     """POST /reload: follow the alias now rather than at the next poll."""
 
     @app.post("/reload", summary="Load the version catdog@champion names now, if it moved")
-    async def reload() -> dict[str, Any]:
-        return await run_in_threadpool(served.reload)
+    async def reload() -> Any:
+        try:
+            return await run_in_threadpool(served.reload)
+        except Exception as exc:  # the registry or the download failed: keep serving the old
+            logger.exception("Reload failed; still serving version %s", served.version)
+            detail = f"{type(exc).__name__}: {exc}; still serving version {served.version}"
+            return error_json(503, "reload_failed", detail)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from click.testing import CliRunner
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 from tests.registry import gate_images, register
 
+from catdog_pipeline.cli import cli
 from catdog_pipeline.pipelines.promote import create_pipeline
 from catdog_pipeline.pipelines.promote.registry import (
     ChampionAliasDataset,
@@ -93,3 +95,7 @@ def test_the_alias_moves_only_to_a_better_model_and_its_moves_are_kept(registry,
     ]
     tags = client.get_model_version("catdog", v_timid).tags
     assert tags["champion.until"] == moves[1]["since"]
+
+    listed = CliRunner().invoke(cli, ["promote", "--history"])
+    assert listed.exit_code == 0, listed.output
+    assert [line.split()[1] for line in listed.output.splitlines()] == [f"v{v_timid}", f"v{v_sure}"]
