@@ -8,6 +8,7 @@ from omegaconf.resolvers import oc
 from catdog_pipeline.console import ConsoleHook
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
+from catdog_pipeline.run_liveness import RunLivenessHook
 from catdog_pipeline.staging import StagingHook
 
 # Kedro's telemetry would try to reach the network on every command; this project never asks.
@@ -25,4 +26,12 @@ CONFIG_LOADER_ARGS = {
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
 # ConsoleHook: Rich log lines in a terminal, plain unwrapped ones when piped (conf/logging.yml).
 # StagingHook: output folders are built in data/.staging, cleared after a crash (staging.py).
-HOOKS = (ConsoleHook(), StagingHook(), TrainingRunHook(), RunProvenanceHook(), UserErrorHook())
+# RunLivenessHook: MLflow runs left RUNNING by a killed process are marked FAILED.
+HOOKS = (
+    ConsoleHook(),
+    StagingHook(),
+    TrainingRunHook(),
+    RunProvenanceHook(),
+    RunLivenessHook(),
+    UserErrorHook(),
+)
