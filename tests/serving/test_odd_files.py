@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,19 @@ def test_the_card_s_min_side_is_the_rule(tmp_path: Path, save_tiny_model) -> Non
     assert lenient.prepare(png((16, 16))).shape == (32, 32, 3)
     with pytest.raises(UnusableImage, match="too_small"):
         lenient.prepare(png((7, 16)))
+
+
+def test_an_odd_exif_block_keeps_the_log_quiet(tiny_model_path: Path, tmp_path: Path) -> None:
+    """PIL's dozens of warnings about one file's EXIF never reach predict's or serve's log."""
+    entries = 30  # an IFD claiming far more tag data than the block holds
+    ifd = struct.pack("<H", entries)
+    ifd += b"".join(struct.pack("<HHII", 0x9000 + tag, 2, 50, 8) for tag in range(entries))
+    buffer = io.BytesIO()
+    exif = b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0"
+    Image.new("RGB", (64, 48), (220, 30, 30)).save(buffer, "JPEG", exif=exif)
+    (tmp_path / "odd.jpg").write_bytes(buffer.getvalue())
+    with warnings.catch_warnings(record=True) as shown:
+        predictor = load_predictor(tiny_model_path)
+        [row] = predictor.classify_files([tmp_path / "odd.jpg"], batch_size=1)
+    assert row.label == "dog"
+    assert not [w for w in shown if "Tag data" in str(w.message)]

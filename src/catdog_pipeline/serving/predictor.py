@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,6 +64,10 @@ class Predictor:
         self.card = card
         self.description = description
         self.threshold = threshold
+        # PIL warns about odd metadata of one input (dozens of lines for a broken EXIF block);
+        # each file is classified or refused on its own, so keep the log quiet. Set once for
+        # the process: catch_warnings() per file is not thread-safe, and images decode on threads.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         # One traced graph for every batch size: far faster than eager calls or model.predict.
         self._infer = tf.function(
             probability_function(model, card.test_time_augmentation),
