@@ -10,51 +10,23 @@ worker per core, then the duplicate search's time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import yaml
 from PIL import Image
 
 from catdog_pipeline.pipelines.clean.nodes import mark_duplicates, normalize_images
 from catdog_pipeline.pipelines.ingest.nodes import build_raw_inventory, fetch_raw_images
+from machine import PeakMemory, describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
-
-
-class PeakMemory:
-    """Samples the resident memory of this process plus all its descendants (the workers)."""
-
-    def __init__(self, every_s: float = 0.1) -> None:
-        self.peak_mib = 0.0
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(self._every_s):
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += process.memory_info().rss
-            self.peak_mib = max(self.peak_mib, total / 2**20)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def plain_decode(files: list[Path]) -> float:
@@ -78,7 +50,7 @@ def main() -> None:
         raw, rejected = fetch_raw_images(ingest, params["classes"])
         inventory = build_raw_inventory(raw, rejected, params["classes"])
         files = [raw / p for p in inventory.loc[inventory["status"] == "candidate", "raw_path"]]
-        results = {"images": len(files), "cores": os.cpu_count()}
+        results = {"machine": describe_machine(), "images": len(files)}
         results["plain_decode_images_per_s"] = len(files) / plain_decode(files)
         for label, workers in [("clean_1_worker", 1), ("clean_all_cores", 0)]:
             start = time.perf_counter()
@@ -92,6 +64,8 @@ def main() -> None:
         manifest: pd.DataFrame = mark_duplicates(inspected, params["clean"])
         results["dedupe_seconds"] = time.perf_counter() - start
         results["status_counts"] = manifest["status"].value_counts().to_dict()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench_clean.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from catdog_pipeline import cli
+from machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
@@ -241,7 +242,7 @@ def main() -> None:
     if not args.archive.is_file():
         sys.exit(f"{args.archive} not found: the benchmark needs the PetImages archive")
     params = yaml.safe_load(args.params.read_text())
-    results: dict[str, Any] = {"cores": os.cpu_count(), "load_before": os.getloadavg()}
+    results: dict[str, Any] = {"machine": describe_machine()}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         scratch_dir = Path(scratch)
         model = args.model
@@ -276,7 +277,7 @@ def main() -> None:
     results["load_after"] = os.getloadavg()
     results["busiest_processes_at_end"] = cpu_neighbours()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_serving.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "bench_serving.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -10,7 +10,7 @@ training images/s (validation included), over all epochs and in the median epoch
 first. Then fits the same model (same params, seed and determinism) on the same split held in
 memory as NumPy arrays, for `--bare-epochs` epochs, to compare steady-state images/s: the
 tf.data pipeline should reach >= 0.9x the bare fit.
-Prints the results as JSON and keeps them in benchmarks/results/.
+Prints the results as JSON and writes them to benchmarks/results/bench_train.json.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
@@ -175,7 +177,7 @@ def main() -> None:
         "COLUMNS": "400",  # Kedro's rich log handler would wrap the throughput line at 80
     }
 
-    results: dict[str, Any] = {"archive": args.archive.name, "cores": os.cpu_count()}
+    results: dict[str, Any] = {"machine": describe_machine(), "archive": args.archive.name}
     results["overrides"] = args.set
     # Stage by stage, as `dvc repro` runs them.
     stages = {name: run_stage(name, project, env, scratch) for name in STAGES}
@@ -210,8 +212,7 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    output = RESULTS / f"bench_train-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    output.write_text(json.dumps(results, indent=2))
+    (RESULTS / "bench_train.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
