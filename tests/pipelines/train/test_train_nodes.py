@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catdog_pipeline.pipelines.train import data, fitting
+from catdog_pipeline.core import tf_input
+from catdog_pipeline.pipelines.train import fitting
 from catdog_pipeline.pipelines.train.nodes import (
     HISTORY_COLUMNS,
     describe_model,
@@ -80,9 +81,9 @@ def test_early_stopping_stops_and_restores_the_best_epoch(
 
     assert card["epochs_run"] < 30
     assert card["best_epoch"] == card["epochs_run"] - 2
-    val = data.image_dataset(
-        data.image_files(manifest, clean_images, "val"),
-        data.split_labels(manifest, "val"),
+    val = tf_input.image_dataset(
+        tf_input.image_files(manifest, clean_images, "val"),
+        tf_input.split_labels(manifest, "val"),
         image_size=(32, 32),
         batch_size=8,
     )

@@ -51,8 +51,7 @@ def predict_test_split(
     """
     import tensorflow as tf
 
-    from catdog_pipeline.core import inference
-    from catdog_pipeline.pipelines.train import data
+    from catdog_pipeline.core import inference, tf_input
 
     classes = class_names(model_card)
     test = split_manifest.loc[split_manifest["split"] == "test", PREDICTION_COLUMNS[:3]]
@@ -70,9 +69,9 @@ def predict_test_split(
     batch_size = int(evaluate["batch_size"])
     if batch_size < 1:
         raise ValueError(f"evaluate.batch_size must be >= 1, got {batch_size}")
-    images = data.image_dataset(
-        data.image_files(split_manifest, clean_images, "test"),
-        data.split_labels(split_manifest, "test"),  # ignored by predict; the input wants them
+    images = tf_input.image_dataset(
+        tf_input.image_files(split_manifest, clean_images, "test"),
+        tf_input.split_labels(split_manifest, "test"),  # ignored by predict; the input wants them
         image_size=model.input_shape[1:3],
         batch_size=batch_size,
     )

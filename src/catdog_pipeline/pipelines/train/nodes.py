@@ -69,12 +69,14 @@ def _fit_on_images(
     batching: Mapping[str, Any],
 ) -> dict[str, list[float]]:
     """The whole model, every epoch on the (augmented) training images."""
-    from . import data, fitting
+    from catdog_pipeline.core import tf_input
 
-    train_data, train_labels = data.split_dataset(
+    from . import fitting
+
+    train_data, train_labels = tf_input.split_dataset(
         split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
     )
-    val_data, _ = data.split_dataset(split_manifest, clean_images, "val", **batching)
+    val_data, _ = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
     fitting.compile_model(model, train, math.ceil(len(train_labels) / train["batch_size"]))
     return model.fit(
         train_data,
@@ -95,18 +97,20 @@ def _fit_transfer(
     batching: Mapping[str, Any],
 ) -> dict[str, list[float]]:
     """Head on cached frozen features, then (if asked) fine-tuning of the top blocks."""
-    from . import data, transfer_fitting
+    from catdog_pipeline.core import tf_input
 
-    ordered_train, train_labels = data.split_dataset(
+    from . import transfer_fitting
+
+    ordered_train, train_labels = tf_input.split_dataset(
         split_manifest, clean_images, "train", **batching
     )
-    val_data, val_labels = data.split_dataset(split_manifest, clean_images, "val", **batching)
+    val_data, val_labels = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
     history = transfer_fitting.fit_head(
         model, ordered_train, train_labels, val_data, val_labels, train
     )
     transfer = train["transfer"]
     if transfer["fine_tune_blocks"] and transfer["fine_tune_epochs"]:
-        shuffled, _ = data.split_dataset(
+        shuffled, _ = tf_input.split_dataset(
             split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
         )
         tuned = transfer_fitting.fine_tune(

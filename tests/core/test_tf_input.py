@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from catdog_pipeline.pipelines.train import data
+from catdog_pipeline.core import tf_input as data
 
 
 def test_batches_hold_the_split_images_as_uint8_with_their_labels(tiny_split) -> None:
