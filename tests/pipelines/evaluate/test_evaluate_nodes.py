@@ -10,6 +10,12 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from catdog_pipeline.core.plots import (
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_roc,
+    plot_training_curves,
+)
 from catdog_pipeline.pipelines.evaluate.nodes import (
     PREDICTION_COLUMNS,
     class_names,
@@ -18,10 +24,6 @@ from catdog_pipeline.pipelines.evaluate.nodes import (
     label_predictions,
     mlflow_test_metrics,
     model_for_registry,
-    plot_confusion_matrix,
-    plot_precision_recall,
-    plot_roc,
-    plot_training_curves,
     precision_recall_points,
     roc_points,
 )

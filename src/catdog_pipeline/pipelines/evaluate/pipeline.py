@@ -2,15 +2,18 @@
 
 from kedro.pipeline import Pipeline, node
 
+from catdog_pipeline.core.plots import (
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_roc,
+    plot_training_curves,
+)
+
 from .nodes import (
     compute_metrics,
     confusion_pairs,
     mlflow_test_metrics,
     model_for_registry,
-    plot_confusion_matrix,
-    plot_precision_recall,
-    plot_roc,
-    plot_training_curves,
     precision_recall_points,
     predict_test_split,
     roc_points,

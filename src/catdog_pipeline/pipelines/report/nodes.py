@@ -149,9 +149,9 @@ def draw_charts(
     report: Mapping[str, Any],
 ) -> dict[str, bytes]:
     """The report's charts as PNG bytes: training curves, confusion matrix, ROC,
-    precision-recall (drawn by the evaluate stage's own functions) and calibration.
+    precision-recall (drawn as the evaluate stage draws them, core/plots.py) and calibration.
     """
-    from catdog_pipeline.pipelines.evaluate.nodes import (
+    from catdog_pipeline.core.plots import (
         plot_confusion_matrix,
         plot_precision_recall,
         plot_roc,
