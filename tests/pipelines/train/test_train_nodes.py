@@ -77,7 +77,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(
     )
 
     model, history = train_model(manifest, clean_images, classes, image, params)
-    card = describe_model(history, classes, image, params)
+    card = describe_model(history, classes, image, params, 32)
 
     assert card["epochs_run"] < 30
     assert card["best_epoch"] == card["epochs_run"] - 2
@@ -145,7 +145,7 @@ def test_three_classes_are_refused(image) -> None:
     history = history_table({name: [0.5] for name in HISTORY_COLUMNS[1:]})
 
     with pytest.raises(ValueError, match="exactly two"):
-        describe_model(history, {"cat": [], "dog": [], "fox": []}, image, {"architecture": "x"})
+        describe_model(history, {"cat": [], "dog": [], "fox": []}, image, {"architecture": "x"}, 32)
 
 
 def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> None:
@@ -160,7 +160,11 @@ def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> No
     )
 
     card = describe_model(
-        history, classes, image, {"architecture": "simple_cnn", "test_time_augmentation": None}
+        history,
+        classes,
+        image,
+        {"architecture": "simple_cnn", "test_time_augmentation": None},
+        min_side=24,
     )
 
     assert card == {
@@ -169,6 +173,7 @@ def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> No
         "image_size": [32, 32],
         "resize_mode": "pad",
         "max_pixels": 40_000_000,
+        "min_side": 24,
         "architecture": "simple_cnn",
         "epochs_run": 3,
         "best_epoch": 2,

@@ -132,9 +132,11 @@ def describe_model(
     classes: Mapping[str, Any],
     image: Mapping[str, Any],
     train: Mapping[str, Any],
+    min_side: int,
 ) -> dict[str, Any]:
     """The model card: what predict/serve need to prepare inputs as training did, and the run.
 
+    `min_side` is clean's: predict and serve refuse the images clean would quarantine.
     `pretrained` records a transfer backbone's weights: their origin, file and sha256.
     """
     from catdog_pipeline.core.inference import check_test_time_augmentation
@@ -147,6 +149,7 @@ def describe_model(
         "image_size": [int(side) for side in image["size"]],
         "resize_mode": image["resize_mode"],
         "max_pixels": int(image["max_pixels"]),
+        "min_side": int(min_side),
         "architecture": train["architecture"],
         "epochs_run": len(training_history),
         "best_epoch": int(training_history.loc[best_row, "epoch"]),

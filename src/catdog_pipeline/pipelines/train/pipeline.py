@@ -27,6 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:classes",
                     "params:image",
                     "params:train",
+                    "params:clean.min_side",
                 ],
                 outputs="model_card",
                 name="describe_model",
