@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from catdog_pipeline.pipelines.report.comparison import compare_with_previous_run, metric_deltas
 from catdog_pipeline.pipelines.report.datasets import CommittedJSONDataset
-from catdog_pipeline.pipelines.report.nodes import (
-    compare_with_previous_run,
-    log_report_to_mlflow,
-    metric_deltas,
-)
+from catdog_pipeline.pipelines.report.render import log_report_to_mlflow
 
 METRICS = {"accuracy": 0.90, "precision": 0.88, "recall": 0.92, "f1": 0.90, "roc_auc": 0.95,
            "log_loss": 0.30}  # fmt: skip

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.metrics import SCALAR_METRICS
+
 logger = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ["image_path", "original_path", "label", "probability", "predicted", "correct"]
-# The scalar test metrics, in the order metrics.json and MLflow show them.
-SCALAR_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 
 def class_names(model_card: Mapping[str, Any]) -> list[str]:

@@ -17,18 +17,12 @@ import pandas as pd
 
 from catdog_pipeline.images import UnusableImage, prepare_image
 
-from .gallery import data_uri, jpeg_data_uri, most_confident, thumbnail
+from .gallery import jpeg_data_uri, most_confident, thumbnail
 
 if TYPE_CHECKING:
     import keras
 
 logger = logging.getLogger(__name__)
-
-# The scalar test metrics the report compares, and the one of them where lower is better.
-HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-LOWER_IS_BETTER = frozenset({"log_loss"})
-# Changes smaller than this are reported as unchanged rather than better or worse.
-UNCHANGED_BELOW = 5e-4
 
 
 def _classes(model_card: Mapping[str, Any]) -> tuple[str, str]:
@@ -260,116 +254,3 @@ def explain_with_gradcam(
         )
     ]
     return {"layer": find_feature_layer(model).name, "cards": cards}
-
-
-def compare_with_previous_run(
-    evaluation_metrics: Mapping[str, Any],
-    model_card: Mapping[str, Any],
-    previous_committed_metrics: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """Metric deltas against the previous run: MLflow's previous finished run of the current
-    run's experiment, else reports/metrics.json as committed at git HEAD, else none (said so).
-    """
-    from .tracking import previous_run_metrics
-
-    run_id = model_card.get("mlflow_run_id")
-    previous = previous_run_metrics(run_id, HEADLINE_METRICS)
-    if previous:
-        previous_id, previous_metrics = previous
-        source = f"MLflow run {previous_id}, the finished run before this one ({run_id})"
-    elif previous_committed_metrics:
-        previous_metrics = dict(previous_committed_metrics)
-        source = (
-            "reports/metrics.json as committed at git HEAD "
-            "(MLflow has no earlier finished run with test metrics)"
-        )
-    else:
-        return {
-            "source": None,
-            "rows": [],
-            "note": "No previous run to compare with: MLflow has no earlier finished run with "
-            "test metrics, and git HEAD has no committed reports/metrics.json.",
-        }
-    return {"source": source, "rows": metric_deltas(evaluation_metrics, previous_metrics)}
-
-
-def metric_deltas(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per headline metric both runs have: values, change, and better/worse/unchanged."""
-    rows = []
-    for name in HEADLINE_METRICS:
-        now, before = current.get(name), previous.get(name)
-        if now is None or before is None:
-            continue
-        delta = float(now) - float(before)
-        gain = -delta if name in LOWER_IS_BETTER else delta
-        verdict = "unchanged" if abs(delta) < UNCHANGED_BELOW else "better" if gain > 0 else "worse"
-        rows.append(
-            {"name": name, "current": now, "previous": before, "delta": delta, "verdict": verdict}
-        )
-    return rows
-
-
-def render_html_report(
-    data_quality_section: Mapping[str, Any],
-    split_sizes: Mapping[str, Any],
-    evaluation_metrics: Mapping[str, Any],
-    charts: Mapping[str, bytes],
-    misclassified: Mapping[str, Any],
-    gradcam: Mapping[str, Any],
-    comparison: Mapping[str, Any],
-    model_card: Mapping[str, Any],
-) -> str:
-    """The self-contained report page: every image is embedded as a `data:` URI."""
-    from .html import render
-
-    return render(
-        "report.html.j2",
-        data_quality=data_quality_section,
-        splits=split_sizes,
-        metrics=evaluation_metrics,
-        headline=HEADLINE_METRICS,
-        charts={name: data_uri(png, "image/png") for name, png in charts.items()},
-        misclassified=misclassified,
-        gradcam=gradcam,
-        comparison=comparison,
-        model_card=model_card,
-    )
-
-
-def render_markdown_report(
-    data_quality_section: Mapping[str, Any],
-    split_sizes: Mapping[str, Any],
-    evaluation_metrics: Mapping[str, Any],
-    comparison: Mapping[str, Any],
-    model_card: Mapping[str, Any],
-) -> str:
-    """The headline figures as Markdown, short enough for a pull-request comment."""
-    from .html import render
-
-    return render(
-        "report.md.j2",
-        data_quality=data_quality_section,
-        splits=split_sizes,
-        metrics=evaluation_metrics,
-        headline=HEADLINE_METRICS,
-        comparison=comparison,
-        deltas={row["name"]: row for row in comparison["rows"]},
-        model_card=model_card,
-    )
-
-
-def log_report_to_mlflow(
-    report_html: str,
-    report_markdown: str,
-    charts: Mapping[str, bytes],
-    model_card: Mapping[str, Any],
-) -> None:
-    """Attach report.html, report.md and the chart PNGs to the model's MLflow run, if reachable."""
-    from .tracking import log_report_files
-
-    files: dict[str, bytes | str] = {
-        "report/report.html": report_html,
-        "report/report.md": report_markdown,
-        **{f"report/figures/{name}.png": png for name, png in charts.items()},
-    }
-    log_report_files(model_card.get("mlflow_run_id"), files)

@@ -2,17 +2,15 @@
 
 from kedro.pipeline import Pipeline, node
 
+from .comparison import compare_with_previous_run
 from .nodes import (
     build_misclassification_gallery,
-    compare_with_previous_run,
     count_split_sizes,
     draw_charts,
     explain_with_gradcam,
-    log_report_to_mlflow,
-    render_html_report,
-    render_markdown_report,
     summarise_data_quality,
 )
+from .render import log_report_to_mlflow, render_html_report, render_markdown_report
 
 MAX_PIXELS = "params:image.max_pixels"
 
