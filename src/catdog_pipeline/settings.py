@@ -21,6 +21,10 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"oc.env": oc.env},
+    # Kedro skips config whose *resolved* path has a dot-folder in it; the symlink resolves to
+    # params.yaml outside conf/, which in `dvc exp run --queue`'s .dvc/tmp/exps/... workspace
+    # would make every parameter vanish. conf/ holds no hidden files to skip.
+    "ignore_hidden": False,
 }
 
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
