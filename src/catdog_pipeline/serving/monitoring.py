@@ -268,10 +268,10 @@ def add_monitoring(app: Any, monitor: ServiceMonitor) -> None:
 
 
 def load_reference(
-    path: Path | None, positive_class: str, uncertain_below: float
+    path: str | None, positive_class: str, uncertain_below: float
 ) -> Reference | None:
     """The drift baseline from evaluate's test predictions (Parquet); None if no path or file."""
-    if path is None or not Path(path).is_file():
+    if not path or not Path(path).is_file():
         return None
     import pandas as pd
 
@@ -284,16 +284,13 @@ def monitor_from_params(
     """A ServiceMonitor from params.yaml's `serve` (uncertain_below, drift_window,
     drift_reference, capture); paths are relative to the working directory."""
     uncertain_below = float(serve["uncertain_below"])
-    reference_path = serve.get("drift_reference")
     capture = serve.get("capture") or {}
     folder = capture.get("folder")
     return ServiceMonitor(
         classes,
         uncertain_below,
         int(serve["drift_window"]),
-        reference=load_reference(
-            Path(reference_path) if reference_path else None, positive_class, uncertain_below
-        ),
+        reference=load_reference(serve.get("drift_reference"), positive_class, uncertain_below),
         capture=(
             UncertainCapture(Path(folder), capture["max_files"], capture["max_bytes"], model)
             if folder
