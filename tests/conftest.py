@@ -19,6 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def isolated_training_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training run in-process keeps its checkpoints in the test's folder, not the checkout's."""
+    monkeypatch.setenv("CATDOG_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     """The checkout under test."""

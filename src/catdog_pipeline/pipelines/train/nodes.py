@@ -6,6 +6,7 @@ pipeline.py (and so this module) and must not pay for, or depend on, TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -35,7 +36,7 @@ def train_model(
     Returns the model with its best-epoch weights (raw uint8 RGB of `image.size` in, one
     sigmoid P(classes[1]) out) and the per-epoch history (`HISTORY_COLUMNS`).
     """
-    from . import fitting, models
+    from . import checkpoints, fitting, models
 
     _check_labels(split_manifest, _binary_class_names(classes))
     _check_splits(split_manifest)
@@ -43,9 +44,13 @@ def train_model(
     batching = {"image_size": image["size"], "batch_size": train["batch_size"]}
     model = models.build_model(image["size"], train)
     fit = _fit_transfer if _trains_head_on_frozen_features(train) else _fit_on_images
+    checkpoint = checkpoints.checkpoint_folder(
+        split_manifest, {"classes": classes, "image": image, "train": train}
+    )
     started = time.perf_counter()
-    history = history_table(fit(model, split_manifest, clean_images, train, batching))
+    history = history_table(fit(model, split_manifest, clean_images, train, batching, checkpoint))
     seconds = time.perf_counter() - started
+    checkpoints.finish(checkpoint)
     train_count = int((split_manifest["split"] == "train").sum())
     logger.info(
         "Fitted %d epoch(s) of %d images in %.1f s: %.1f training images/s (validation included)",
@@ -67,26 +72,28 @@ def _fit_on_images(
     clean_images: Path,
     train: Mapping[str, Any],
     batching: Mapping[str, Any],
+    checkpoint: Path,
 ) -> dict[str, list[float]]:
-    """The whole model, every epoch on the (augmented) training images."""
+    """The whole model, every epoch on the (augmented) training images; resumable."""
     from catdog_pipeline.core import tf_input
 
-    from . import fitting
+    from . import checkpoints, fitting
 
     train_data, train_labels = tf_input.split_dataset(
         split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
     )
     val_data, _ = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
     fitting.compile_model(model, train, math.ceil(len(train_labels) / train["batch_size"]))
-    return model.fit(
+    model.fit(
         train_data,
         validation_data=val_data,
         epochs=train["epochs"],
         shuffle=False,  # train_data reshuffles itself every epoch; Keras cannot shuffle tf.data
         class_weight=fitting.class_weights(train_labels, train["class_weight"]),
-        callbacks=fitting.callbacks(train),
+        callbacks=[*fitting.callbacks(train), *checkpoints.resumable(checkpoint)],
         verbose=2,
-    ).history
+    )
+    return checkpoints.recorded_history(checkpoint)
 
 
 def _fit_transfer(
@@ -95,18 +102,21 @@ def _fit_transfer(
     clean_images: Path,
     train: Mapping[str, Any],
     batching: Mapping[str, Any],
+    checkpoint: Path,
 ) -> dict[str, list[float]]:
-    """Head on cached frozen features, then (if asked) fine-tuning of the top blocks."""
+    """Head on frozen features (kept in `checkpoint` for a rerun after a crash), then (if
+    asked) resumable fine-tuning of the top blocks."""
     from catdog_pipeline.core import tf_input
 
-    from . import transfer_fitting
+    from . import checkpoints, transfer_fitting
 
     ordered_train, train_labels = tf_input.split_dataset(
         split_manifest, clean_images, "train", **batching
     )
     val_data, val_labels = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
+    cache = functools.partial(checkpoints.cached_array, checkpoint)
     history = transfer_fitting.fit_head(
-        model, ordered_train, train_labels, val_data, val_labels, train
+        model, ordered_train, train_labels, val_data, val_labels, train, cache
     )
     transfer = train["transfer"]
     if transfer["fine_tune_blocks"] and transfer["fine_tune_epochs"]:
@@ -114,7 +124,7 @@ def _fit_transfer(
             split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
         )
         tuned = transfer_fitting.fine_tune(
-            model, shuffled, val_data, train_labels, train, len(history["loss"])
+            model, shuffled, val_data, train_labels, train, len(history["loss"]), checkpoint
         )
         history = {name: history[name] + tuned[name] for name in history}
     return history

@@ -10,8 +10,10 @@ the model's augmentation layers. The result is the same single model that takes 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -58,18 +60,24 @@ def fit_head(
     val_images: tf.data.Dataset,
     val_labels: np.ndarray,
     params: Mapping[str, Any],
+    cache: Callable[[str, Callable[[], np.ndarray]], np.ndarray],
 ) -> dict[str, list[float]]:
-    """Train the output layer on cached frozen features; copy it into `model`. Keras history."""
+    """Train the output layer on frozen features; copy it into `model`. Keras history.
+
+    `cache(name, compute)` returns features an earlier attempt kept, or computes and keeps them.
+    """
     extractor = feature_extractor(model)
+
+    def features(images: tf.data.Dataset, mirrored: bool, name: str) -> np.ndarray:
+        compute = functools.partial(
+            extract_features, extractor, images, mirrored=mirrored, description=name
+        )
+        return cache(f"{name}{'-mirrored' if mirrored else ''}", compute)
+
     views = [False, True] if params["augmentation"]["horizontal_flip"] else [False]
-    train_x = np.concatenate(
-        [
-            extract_features(extractor, train_images, mirrored=mirrored, description="train")
-            for mirrored in views
-        ]
-    )
+    train_x = np.concatenate([features(train_images, mirrored, "train") for mirrored in views])
     train_y = np.concatenate([train_labels] * len(views))
-    val_x = extract_features(extractor, val_images, mirrored=False, description="val")
+    val_x = features(val_images, False, "val")
 
     head = keras.Sequential(
         [
@@ -129,8 +137,14 @@ def fine_tune(
     train_labels: np.ndarray,
     params: Mapping[str, Any],
     epochs_done: int,
+    checkpoint: Path,
 ) -> dict[str, list[float]]:
-    """Train the top blocks and the head on images at `fine_tune_learning_rate`. Keras history."""
+    """Train the top blocks and the head on images at `fine_tune_learning_rate`; resumable.
+
+    Returns the history of every fine-tuning epoch, those of an interrupted attempt included.
+    """
+    from . import checkpoints
+
     transfer = params["transfer"]
     layers = unfreeze_top_blocks(model, transfer["fine_tune_blocks"])
     logger.info(
@@ -146,13 +160,16 @@ def fine_tune(
     }
     steps = int(np.ceil(len(train_labels) / params["batch_size"]))
     fitting.compile_model(model, tuning, steps)
-    fitted = model.fit(
+    model.fit(
         train_images,
         validation_data=val_images,
         epochs=transfer["fine_tune_epochs"],
         shuffle=False,
         class_weight=fitting.class_weights(train_labels, params["class_weight"]),
-        callbacks=fitting.callbacks(tuning, epoch_offset=epochs_done),
+        callbacks=[
+            *fitting.callbacks(tuning, epoch_offset=epochs_done),
+            *checkpoints.resumable(checkpoint / "fine_tune"),
+        ],
         verbose=2,
     )
-    return fitted.history
+    return checkpoints.recorded_history(checkpoint / "fine_tune")
