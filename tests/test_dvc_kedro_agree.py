@@ -95,3 +95,52 @@ def test_catdog_check_reports_drift_and_exits_non_zero(project_copy) -> None:
     drift = CliRunner().invoke(cli, ["check", "--project", str(project_copy)])
     assert drift.exit_code == 1
     assert "stage split: params lack split (Kedro uses it)" in drift.output
+
+
+def write_stage_code(root, stage: str, source: str) -> None:
+    folder = root / "src/catdog_pipeline/pipelines" / stage
+    folder.mkdir(parents=True)
+    (folder / "nodes.py").write_text(source)
+    (root / "src/catdog_pipeline/core").mkdir(exist_ok=True)
+    (root / "src/catdog_pipeline/images.py").write_text("")
+
+
+def test_a_stage_importing_another_stage_is_named(tmp_path) -> None:
+    write_stage_code(
+        tmp_path,
+        "shrink",
+        "from catdog_pipeline.pipelines.train import models\nfrom ..evaluate.nodes import f\n",
+    )
+
+    problems = mismatches(IN_STEP, PIPELINES, CATALOG, project_root=tmp_path)
+
+    assert problems == [
+        "stage shrink: its code imports stage evaluate (catdog_pipeline.pipelines.evaluate"
+        ".nodes); move what both need to catdog_pipeline/core",
+        "stage shrink: its code imports stage train (catdog_pipeline.pipelines.train); move "
+        "what both need to catdog_pipeline/core",
+    ]
+
+
+def test_shared_code_a_stage_imports_must_be_among_its_deps(tmp_path) -> None:
+    write_stage_code(
+        tmp_path,
+        "shrink",
+        "import catdog_pipeline.images\nfrom catdog_pipeline.core.plots import plot_roc\n"
+        "from catdog_pipeline.datasets import staging_folder\nfrom . import helpers\n",
+    )
+
+    problems = mismatches(IN_STEP, PIPELINES, CATALOG, project_root=tmp_path)
+
+    assert problems == [
+        "stage shrink: deps lack src/catdog_pipeline/core (its code imports "
+        "catdog_pipeline.core.plots)",
+        "stage shrink: deps lack src/catdog_pipeline/images.py (its code imports "
+        "catdog_pipeline.images)",
+    ]
+    in_step = copy.deepcopy(IN_STEP)
+    in_step["stages"]["shrink"]["deps"] += [
+        "src/catdog_pipeline/core",
+        "src/catdog_pipeline/images.py",
+    ]
+    assert mismatches(in_step, PIPELINES, CATALOG, project_root=tmp_path) == []

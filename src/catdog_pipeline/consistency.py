@@ -2,11 +2,14 @@
 
 For each DVC stage `kedro run --pipeline <name>`: its `params:` are exactly the parameters the
 pipeline's nodes read; its outs, metrics and plots are exactly the catalog paths the pipeline
-writes; its deps hold the catalog paths it reads from other stages and its own code folder.
+writes; its deps hold the catalog paths it reads from other stages, its own code folder and
+every shared module its code imports (core/, images.py, sources/); and its code imports no
+other stage, so what several stages share lives in one place.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,10 @@ import yaml
 from kedro.pipeline import Pipeline
 
 PARAMS_PREFIX = "params:"
+PACKAGE = "catdog_pipeline"
+# How a stage runs, not what it computes: no output changes with them, so they are no deps.
+# `serving` is the deployment code the evaluate stage bundles into the MLflow model.
+RUN_MACHINERY = frozenset({"datasets", "errors", "processes", "staging", "serving"})
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ def mismatches(
     pipelines: Mapping[str, Pipeline],
     catalog_config: Mapping[str, Mapping],
     package_dir: str = "src/catdog_pipeline/pipelines",
+    project_root: Path = Path("."),
 ) -> list[str]:
     """Every way dvc.yaml and the Kedro project disagree, as sentences; empty when in step."""
     paths = catalog_paths(catalog_config)
@@ -117,7 +125,48 @@ def mismatches(
         code = f"{package_dir}/{stage}"
         for missing in sorted((actual.reads | {code}) - declared.reads):
             problems.append(f"stage {stage}: deps lack {missing} (the pipeline reads it)")
+        problems += code_problems(stage, project_root, code, declared.reads)
     return problems
+
+
+def code_problems(stage: str, project_root: Path, code: str, deps: frozenset[str]) -> list[str]:
+    """A stage's code imports no other stage, and every shared module it imports is a dep."""
+    problems = []
+    for module in sorted(imported_modules(project_root / code)):
+        parts = module.split(".")[1:]
+        if not parts or parts[0] in RUN_MACHINERY:
+            continue
+        if parts[0] == "pipelines":
+            if len(parts) > 1 and parts[1] != stage:
+                problems.append(
+                    f"stage {stage}: its code imports stage {parts[1]} ({module}); move what "
+                    "both need to catdog_pipeline/core"
+                )
+            continue
+        shared = Path(code).parents[1] / parts[0]  # src/catdog_pipeline/<module>
+        path = str(shared if (project_root / shared).is_dir() else shared.with_suffix(".py"))
+        if path not in deps:
+            problems.append(f"stage {stage}: deps lack {path} (its code imports {module})")
+    return problems
+
+
+def imported_modules(folder: Path) -> set[str]:
+    """The `catdog_pipeline` modules the .py files under `folder` import, relative ones included."""
+    package_parts = folder.parts[folder.parts.index(PACKAGE) :]
+    modules = set()
+    for file in folder.rglob("*.py"):
+        for statement in ast.walk(ast.parse(file.read_text(), str(file))):
+            if isinstance(statement, ast.Import):
+                modules.update(alias.name for alias in statement.names)
+            elif isinstance(statement, ast.ImportFrom):
+                if statement.level:  # relative: resolve against the file's package
+                    here = [*package_parts, *file.parent.relative_to(folder).parts]
+                    base = here[: len(here) - statement.level + 1]
+                    statement_module = ".".join([*base, *filter(None, [statement.module])])
+                else:
+                    statement_module = statement.module or ""
+                modules.add(statement_module)
+    return {module for module in modules if module.split(".")[0] == PACKAGE}
 
 
 def _differences(stage: str, field: str, declared: frozenset, actual: frozenset) -> list[str]:
@@ -142,4 +191,4 @@ def project_mismatches(project_root: Path) -> list[str]:
     )
     catalog_config = loader["catalog"]
     dvc_yaml = yaml.safe_load((project_root / "dvc.yaml").read_text())
-    return mismatches(dvc_yaml, dict(pipelines), catalog_config)
+    return mismatches(dvc_yaml, dict(pipelines), catalog_config, project_root=project_root)
