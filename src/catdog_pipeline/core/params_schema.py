@@ -24,6 +24,7 @@ BACKBONES = (
     "EfficientNetV2B0",
 )
 RESIZE_MODES = ("pad", "center_crop")
+PROMOTION_METRICS = ("log_loss", "accuracy")
 # A near-duplicate distance past this calls unrelated photos duplicates: random 64-bit
 # perceptual hashes differ in ~32 bits, and photos of one scene in under ~10.
 MAX_NEAR_DUPLICATE_DISTANCE = 16
@@ -148,6 +149,13 @@ class EvaluateParams(_Section):
     batch_size: Annotated[int, Field(ge=1, le=4096)]
 
 
+class PromoteParams(_Section):
+    metric: Literal[PROMOTION_METRICS]  # type: ignore[valid-type]
+    min_improvement: Annotated[float, Field(ge=0)]
+    accuracy_tolerance: Fraction
+    min_gate_images: Positive
+
+
 class ReportParams(_Section):
     gallery_size: Count
     gradcam_examples: Count
@@ -169,6 +177,7 @@ class Params(BaseModel):
     train: TrainParams
     evaluate: EvaluateParams
     report: ReportParams
+    promote: PromoteParams
 
     @field_validator("classes")
     @classmethod

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.params_schema import PROMOTION_METRICS
+
 PROMOTED, KEPT, FIRST = "promoted", "kept_champion", "first_champion"
-# Whether a lower value of the metric is better.
-METRICS = {"log_loss": True, "accuracy": False}
+LOWER_IS_BETTER = frozenset({"log_loss"})
 
 
 def score_on_gate(
@@ -118,12 +119,12 @@ def decide(
     accuracy_tolerance: float,
 ) -> tuple[str, str]:
     """(decision, reason) from the two models' gate scores; a pure function of the numbers."""
-    if metric not in METRICS:
-        raise ValueError(f"promote.metric must be one of {sorted(METRICS)}, got {metric!r}")
+    if metric not in PROMOTION_METRICS:
+        raise ValueError(f"promote.metric must be one of {PROMOTION_METRICS}, got {metric!r}")
     if champion is None:
         return FIRST, "no champion yet: the first evaluated model becomes it"
     new, old = challenger[metric], champion[metric]
-    improvement = old - new if METRICS[metric] else new - old
+    improvement = old - new if metric in LOWER_IS_BETTER else new - old
     accuracy_drop = champion["accuracy"] - challenger["accuracy"]
     compared = f"{metric} {new:.4f} vs {old:.4f}"
     if not math.isfinite(improvement) or improvement <= min_improvement:
