@@ -19,13 +19,9 @@ from click.testing import CliRunner
 from catdog_pipeline.cli import cli, expand_paths, output_columns, write_rows
 from catdog_pipeline.serving.predictor import Prediction
 
-SERVE = {
-    "max_body_bytes": 1000,
-    "max_pixels": 1000,
-    "formats": ["JPEG"],
-    "max_files": 2,
-    "batch_size": 4,
-}
+PROJECT_PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+SERVE = PROJECT_PARAMS["serve"]
+EVALUATE = PROJECT_PARAMS["evaluate"]
 
 
 def _params(tmp_path: Path, **sections) -> Path:
@@ -133,15 +129,19 @@ def test_missing_params_file_says_where_to_run(tmp_path: Path):
 @pytest.mark.parametrize(
     ("sections", "message"),
     [
-        ({"evaluate": {"threshold": 0.5}}, "has no `serve:` section"),
-        ({"serve": SERVE}, "has no `evaluate.threshold`"),
+        ({"evaluate": EVALUATE}, "serve is missing"),
+        ({"serve": SERVE}, "evaluate is missing"),
         (
-            {"serve": {**SERVE, "max_files": 0}, "evaluate": {"threshold": 0.5}},
-            "serve.max_files must be a positive integer",
+            {"serve": {**SERVE, "max_files": 0}, "evaluate": EVALUATE},
+            "serve.max_files = 0: Input should be greater than or equal to 1",
         ),
         (
-            {"serve": {**SERVE, "formats": ["HEIC"]}, "evaluate": {"threshold": 0.5}},
-            "serve.formats must list some of",
+            {"serve": {**SERVE, "formats": ["HEIC"]}, "evaluate": EVALUATE},
+            "serve.formats[0] = 'HEIC': Input should be",
+        ),
+        (
+            {"serve": SERVE, "evaluate": {**EVALUATE, "threshold": 1.5}},
+            "evaluate.threshold = 1.5: Input should be less than 1",
         ),
     ],
 )

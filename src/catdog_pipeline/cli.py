@@ -21,6 +21,7 @@ import click
 import yaml
 
 from catdog_pipeline import __version__
+from catdog_pipeline.core.params_schema import ParamsError, validate_sections
 
 if TYPE_CHECKING:
     from catdog_pipeline.serving.champion import ServedModel
@@ -197,10 +198,10 @@ def read_params(params_path: Path) -> dict[str, Any]:
             f"{params_path} not found: run catdog from the project's root or pass --params."
         )
     params = yaml.safe_load(params_path.read_text()) or {}
-    if not isinstance(params.get("serve"), dict):
-        raise click.ClickException(f"{params_path} has no `serve:` section.")
-    if not isinstance(params.get("evaluate"), dict) or "threshold" not in params["evaluate"]:
-        raise click.ClickException(f"{params_path} has no `evaluate.threshold`.")
+    try:
+        validate_sections(params, ("serve", "evaluate"))
+    except ParamsError as error:
+        raise click.ClickException(f"{params_path}: {error}") from None
     return params
 
 

@@ -8,6 +8,7 @@ from omegaconf.resolvers import oc
 from catdog_pipeline.console import ConsoleHook
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
+from catdog_pipeline.params_check import ParamsCheckHook
 from catdog_pipeline.run_liveness import RunLivenessHook
 from catdog_pipeline.staging import StagingHook
 
@@ -29,10 +30,12 @@ CONFIG_LOADER_ARGS = {
 
 # kedro-mlflow's MlflowHook registers itself; these add what it cannot know (see hooks.py).
 # ConsoleHook: Rich log lines in a terminal, plain unwrapped ones when piped (conf/logging.yml).
+# ParamsCheckHook: all of params.yaml is checked against core/params_schema.py first.
 # StagingHook: output folders are built in data/.staging, cleared after a crash (staging.py).
 # RunLivenessHook: MLflow runs left RUNNING by a killed process are marked FAILED.
 HOOKS = (
     ConsoleHook(),
+    ParamsCheckHook(),
     StagingHook(),
     TrainingRunHook(),
     RunProvenanceHook(),

@@ -50,6 +50,8 @@ def test_the_projects_params_are_valid() -> None:
         ("evaluate.threshold", 1.0, "evaluate.threshold = 1.0: Input should be less than 1"),
         ("ingest.sha256", "abc", "ingest.sha256 = 'abc': String should match pattern"),
         ("train.optimizer", "adagrad", "train.optimizer = 'adagrad': Input should be 'adam'"),
+        ("serve.formats", ["HEIC"], "serve.formats[0] = 'HEIC': Input should be 'JPEG'"),
+        ("serve.capture.max_files", 0, "serve.capture.max_files = 0: Input should be greater"),
         ("train.mixed_precision", "float16", "train.mixed_precision = 'float16': Input should"),
         ("promote.metric", "f1", "promote.metric = 'f1': Input should be 'log_loss' or"),
         ("promote.min_gate_images", 0, "promote.min_gate_images = 0: Input should be greater"),
@@ -74,3 +76,10 @@ def test_every_problem_is_listed_at_once_with_typos_and_missing_keys() -> None:
     message = str(refused.value)
     assert "train.epoch is not a known key (a typo?)" in message
     assert "evaluate.threshold is missing" in message
+
+
+def test_the_served_formats_are_the_ones_the_service_knows() -> None:
+    from catdog_pipeline.core.params_schema import SERVED_FORMATS
+    from catdog_pipeline.serving.limits import MEDIA_TYPES
+
+    assert set(SERVED_FORMATS) == set(MEDIA_TYPES)

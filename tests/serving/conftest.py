@@ -91,7 +91,9 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("params") / "params.yaml"
     serve = {**TEST_LIMITS, "uncertain_below": 0.7, "drift_window": 50, "drift_reference": None}
     serve["reload_seconds"] = 0
-    path.write_text(yaml.safe_dump({"serve": serve, "evaluate": {"threshold": 0.5}}))
+    serve["capture"] = {"folder": None, "max_files": 10, "max_bytes": 1_000_000}
+    evaluate = {"threshold": 0.5, "batch_size": 8}
+    path.write_text(yaml.safe_dump({"serve": serve, "evaluate": evaluate}))
     return path
 
 

@@ -57,7 +57,7 @@ def test_swagger_ui_shows_the_operations_and_a_file_picker_offline(live_server, 
             on_page(browser, f"{live_server}/docs", try_predict)
         )
 
-    assert sorted(operations) == ["GET /health", "POST /predict"]
+    assert sorted(operations) == ["GET /health", "GET /metrics", "POST /predict"]
     assert pickers >= 1
     assert elsewhere == []
 

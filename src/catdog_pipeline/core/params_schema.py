@@ -24,6 +24,7 @@ BACKBONES = (
     "EfficientNetV2B0",
 )
 RESIZE_MODES = ("pad", "center_crop")
+SERVED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 PROMOTION_METRICS = ("log_loss", "accuracy")
 # A near-duplicate distance past this calls unrelated photos duplicates: random 64-bit
 # perceptual hashes differ in ~32 bits, and photos of one scene in under ~10.
@@ -156,6 +157,25 @@ class PromoteParams(_Section):
     min_gate_images: Positive
 
 
+class CaptureParams(_Section):
+    folder: Annotated[str, Field(min_length=1)] | None
+    max_files: Positive
+    max_bytes: Positive
+
+
+class ServeParams(_Section):
+    max_body_bytes: Positive
+    max_pixels: Positive
+    formats: Annotated[list[Literal[SERVED_FORMATS]], Field(min_length=1)]  # type: ignore[valid-type]
+    max_files: Annotated[int, Field(ge=1, le=1024)]
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
+    reload_seconds: Annotated[float, Field(ge=0)]
+    uncertain_below: Annotated[float, Field(gt=0.5, le=1)]
+    drift_window: Positive
+    drift_reference: Annotated[str, Field(min_length=1)] | None
+    capture: CaptureParams
+
+
 class ReportParams(_Section):
     gallery_size: Count
     gradcam_examples: Count
@@ -165,9 +185,9 @@ class ReportParams(_Section):
 
 
 class Params(BaseModel):
-    """All of params.yaml. Sections other stages add are checked by their own models."""
+    """All of params.yaml."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     classes: dict[str, Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]]
     image: ImageParams
@@ -178,6 +198,7 @@ class Params(BaseModel):
     evaluate: EvaluateParams
     report: ReportParams
     promote: PromoteParams
+    serve: ServeParams
 
     @field_validator("classes")
     @classmethod
@@ -199,17 +220,37 @@ def validate_params(params: dict[str, Any]) -> Params:
         return Params.model_validate(params)
     except ValidationError as error:
         problems = [_describe(problem) for problem in error.errors()]
-        raise ParamsError(
-            f"params.yaml has {len(problems)} problem(s):\n"
-            + "\n".join(f"  - {problem}" for problem in problems)
-            + f"\nEach key is documented in {DOCUMENTED_IN}."
-        ) from None
+        raise ParamsError(_problems_message(problems)) from None
 
 
-def _describe(problem: dict[str, Any]) -> str:
+def _problems_message(problems: list[str]) -> str:
+    return (
+        f"params.yaml has {len(problems)} problem(s):\n"
+        + "\n".join(f"  - {problem}" for problem in problems)
+        + f"\nEach key is documented in {DOCUMENTED_IN}."
+    )
+
+
+def validate_sections(params: dict[str, Any], sections: tuple[str, ...]) -> None:
+    """Check only `sections` of params.yaml (what a command reads); ParamsError as above."""
+    problems = []
+    for section in sections:
+        model = Params.model_fields[section].annotation
+        if not isinstance(params.get(section), dict):
+            problems.append(f"{section} is missing")
+            continue
+        try:
+            model.model_validate(params[section])
+        except ValidationError as error:
+            problems += [_describe(p, prefix=(section,)) for p in error.errors()]
+    if problems:
+        raise ParamsError(_problems_message(problems))
+
+
+def _describe(problem: Any, prefix: tuple[str, ...] = ()) -> str:
     """`train.epochs = 0: Input should be greater than or equal to 1` and the like."""
     key = ""
-    for part in problem["loc"]:
+    for part in (*prefix, *problem["loc"]):
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     if problem["type"] == "missing":
         return f"{key} is missing"
