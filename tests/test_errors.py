@@ -7,8 +7,10 @@ import json
 import pytest
 from kedro.io import DatasetError
 
+from catdog_pipeline.core.errors import CatdogError, InputError
 from catdog_pipeline.errors import UserErrorHook, raised_on_purpose
 from catdog_pipeline.pipelines.split.nodes import split_fractions
+from catdog_pipeline.sources import SourceError
 
 
 def test_a_parameter_error_from_a_node_is_ours() -> None:
@@ -21,6 +23,18 @@ def test_an_error_from_inside_a_library_is_not_ours() -> None:
     with pytest.raises(ValueError) as raised:
         json.loads("{not json")
     assert raised_on_purpose(raised.value) is None
+
+
+def test_a_bug_inside_the_package_keeps_its_traceback() -> None:
+    # A KeyError from a missing key is a bug (the params check runs first), not a message.
+    with pytest.raises(KeyError) as raised:
+        split_fractions({})
+    assert raised_on_purpose(raised.value) is None
+
+
+def test_the_projects_error_types_are_also_the_builtin_ones() -> None:
+    assert issubclass(InputError, CatdogError) and issubclass(InputError, ValueError)
+    assert issubclass(SourceError, CatdogError)
 
 
 def test_a_wrapped_error_is_found_through_its_cause() -> None:

@@ -1,7 +1,8 @@
 """Turn the errors this project raises on purpose into a message, not a traceback.
 
-Nodes and datasets check their inputs and raise ValueError, KeyError, FileNotFoundError, Kedro's
-DatasetError or SourceError with a message that names the file or parameter and what to do.
+Nodes and datasets check their inputs and raise a `CatdogError` (core/errors.py; SourceError,
+ParamsError and the rest are ones) with a message that names the file or parameter and what to
+do; Kedro's DatasetError counts too when this package's datasets raise it.
 Kedro would print such an error under a full-screen traceback from deep inside its runner;
 `UserErrorHook` prints the message alone and exits with status 1. Errors raised anywhere else
 (a bug, a library failing) keep their traceback, and so does every error when CATDOG_TRACEBACK=1.
@@ -17,12 +18,11 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
-from catdog_pipeline.sources import SourceError
+from catdog_pipeline.core.errors import CatdogError
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-USER_ERROR_TYPES = (ValueError, KeyError, FileNotFoundError, DatasetError, SourceError)
 
 
 def raised_on_purpose(error: BaseException) -> BaseException | None:
@@ -32,7 +32,8 @@ def raised_on_purpose(error: BaseException) -> BaseException | None:
         while frame is not None and frame.tb_next is not None:
             frame = frame.tb_next
         origin = Path(frame.tb_frame.f_code.co_filename).resolve() if frame else None
-        if isinstance(error, USER_ERROR_TYPES) and origin and origin.is_relative_to(PACKAGE_DIR):
+        ours = origin is not None and origin.is_relative_to(PACKAGE_DIR)
+        if isinstance(error, CatdogError) or (isinstance(error, DatasetError) and ours):
             return error
         error = error.__cause__
     return None
@@ -46,9 +47,8 @@ class UserErrorHook:
         cause = raised_on_purpose(error)
         if cause is None or os.environ.get("CATDOG_TRACEBACK"):
             return
-        message = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
         # markup off: a Rich handler would read `[height, width]` or a path's `[/x]` as tags.
         logger.error(
-            "%s\n(CATDOG_TRACEBACK=1 shows the full traceback.)", message, extra={"markup": False}
+            "%s\n(CATDOG_TRACEBACK=1 shows the full traceback.)", cause, extra={"markup": False}
         )
         raise SystemExit(1)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from catdog_pipeline.core.errors import InputError
+
 # Formats the project accepts; anything else that PIL happens to read is quarantined.
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP", "TIFF"})
 RESIZE_MODES = ("pad", "center_crop")
@@ -35,7 +37,7 @@ FILE_KINDS = {
 }
 
 
-class UnusableImage(ValueError):
+class UnusableImage(InputError):
     """An input that cannot become a training image; `reason` is a short machine-readable code."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -164,7 +166,7 @@ def fit_to_size(image: Image.Image, size: Sequence[int], mode: str) -> Image.Ima
         )
     if mode == "center_crop":
         return ImageOps.fit(image, (width, height), method=Image.Resampling.BICUBIC)
-    raise ValueError(f"image.resize_mode must be one of {RESIZE_MODES}, got {mode!r}")
+    raise InputError(f"image.resize_mode must be one of {RESIZE_MODES}, got {mode!r}")
 
 
 def prepare_image(

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from catdog_pipeline.core.errors import InputError
+
 TEST_TIME_AUGMENTATIONS = (None, "flip")
 
 
 def check_test_time_augmentation(mode: Any) -> str | None:
     """`mode` if it is one this module applies; a ValueError naming the choices otherwise."""
     if mode not in TEST_TIME_AUGMENTATIONS:
-        raise ValueError(
+        raise InputError(
             f"test_time_augmentation must be flip or null, got {mode!r} "
             "(params.yaml: train.test_time_augmentation)"
         )

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catdog_pipeline.core.errors import InputError
+
 ARCHITECTURES = ("transfer", "simple_cnn", "xception_mini")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
@@ -38,7 +40,7 @@ Positive = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError):
     """params.yaml holds values the pipeline cannot run with; the message lists each."""
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
+
 
 def _new_figure(width: float = 5.0, height: float = 4.5) -> Any:
     """A new pyplot-free Figure.
@@ -80,7 +82,7 @@ def plot_training_curves(training_history: pd.DataFrame) -> Any:
     """Loss and accuracy per epoch, train against validation, from the training history."""
     missing = [name for name in ("loss", "accuracy") if name not in training_history]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"training_history has no {missing} column(s) (it has {list(training_history)}): "
             "re-run the train stage."
         )

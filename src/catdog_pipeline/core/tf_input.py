@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from catdog_pipeline.core.errors import MissingFileError
+
 
 def image_files(split_manifest: pd.DataFrame, clean_images: Path, split: str) -> list[str]:
     """Full paths of the `split` rows' images; FileNotFoundError names any that is missing."""
@@ -21,7 +23,7 @@ def image_files(split_manifest: pd.DataFrame, clean_images: Path, split: str) ->
     paths = [str(Path(clean_images) / image_path) for image_path in rows["image_path"]]
     missing = [path for path in paths if not Path(path).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{len(missing)} image(s) of split '{split}' listed in split_manifest are not under "
             f"'{clean_images}', e.g. '{missing[0]}'. Re-run the clean and split stages "
             "(`dvc repro split`) so the manifest and the image folder match."

@@ -23,6 +23,8 @@ from typing import Any
 
 from PIL import Image
 
+from catdog_pipeline.core.errors import InputError
+
 UNLABELLED = "unlabelled"
 SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 
@@ -33,7 +35,7 @@ class UncertainCapture:
     def __init__(self, folder: Path, max_files: int, max_bytes: int, model: str = "") -> None:
         for name, value in (("max_files", max_files), ("max_bytes", max_bytes)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"serve.capture.{name} must be a positive integer, got {value!r}")
+                raise InputError(f"serve.capture.{name} must be a positive integer, got {value!r}")
         self.folder = Path(folder) / UNLABELLED
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_files, self.max_bytes = max_files, max_bytes

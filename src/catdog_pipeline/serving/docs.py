@@ -19,6 +19,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from catdog_pipeline.core.errors import InputError
+
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_URL = "/docs-assets"
 # Swagger UI would otherwise send the schema's address to validator.swagger.io for a badge.
@@ -31,7 +33,7 @@ REDOC_CSP = "img-src 'self' data:"
 def add_offline_docs(app: FastAPI) -> None:
     """Serve Swagger UI at /docs and ReDoc at /redoc from packaged files, not from a CDN."""
     if app.docs_url or app.redoc_url or not app.openapi_url:
-        raise ValueError("build the app with docs_url=None, redoc_url=None and an openapi_url")
+        raise InputError("build the app with docs_url=None, redoc_url=None and an openapi_url")
     openapi_url = app.openapi_url
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
 

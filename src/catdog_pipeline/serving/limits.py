@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from catdog_pipeline.core.errors import InputError
+
 MEDIA_TYPES = {
     "JPEG": ("image/jpeg", "image/pjpeg"),
     "PNG": ("image/png",),
@@ -33,12 +35,12 @@ class ServeLimits:
         for key in counts:
             value = serve.get(key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
+                raise InputError(
                     f"params.yaml serve.{key} must be a positive integer, got {value!r}"
                 )
         formats = serve.get("formats")
         if not formats or not set(formats) <= set(MEDIA_TYPES):
-            raise ValueError(
+            raise InputError(
                 f"params.yaml serve.formats must list some of {sorted(MEDIA_TYPES)}, "
                 f"got {formats!r}"
             )

@@ -17,6 +17,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from catdog_pipeline.core.errors import InputError
+
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("binary", "image")]),
     outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability")]),
@@ -50,7 +52,7 @@ class CatdogModel(mlflow.pyfunc.PythonModel):
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
         if "image" not in model_input.columns:
-            raise ValueError(
+            raise InputError(
                 f"The input needs an `image` column of image bytes or base64 text; "
                 f"got columns {list(model_input.columns)}"
             )
@@ -70,7 +72,7 @@ class CatdogModel(mlflow.pyfunc.PythonModel):
         try:
             return self._predictor.prepare(image_bytes(cell))
         except ValueError as exc:  # UnusableImage is one: it names why the image was refused
-            raise ValueError(f"image row {row}: {exc}") from exc
+            raise InputError(f"image row {row}: {exc}") from exc
 
 
 def image_bytes(cell: Any) -> bytes:
@@ -81,5 +83,5 @@ def image_bytes(cell: Any) -> bytes:
         try:
             return base64.b64decode(cell, validate=True)
         except binascii.Error as exc:
-            raise ValueError(f"text that is not valid base64 ({exc})") from exc
-    raise ValueError(f"expected image bytes or base64 text, got {type(cell).__name__}")
+            raise InputError(f"text that is not valid base64 ({exc})") from exc
+    raise InputError(f"expected image bytes or base64 text, got {type(cell).__name__}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from catdog_pipeline.core.errors import CatdogError
 from catdog_pipeline.core.inference import check_test_time_augmentation
 from catdog_pipeline.images import RESIZE_MODES
 
@@ -18,7 +19,7 @@ MODEL_CARD_NAME = "model_card.json"
 DEFAULT_MIN_SIDE = 32
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(CatdogError, RuntimeError):
     """The model or its card is missing or does not match the serving contract."""
 
 

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.serving.capture import UncertainCapture
 
 # Paths reported as themselves; any other (static files, docs, typos) is `other`, so a
@@ -52,7 +53,7 @@ def reference_from_predictions(
     is_positive = (predictions["predicted"] == positive_class).to_numpy()
     confidence = np.where(is_positive, p_positive, 1.0 - p_positive)
     if len(confidence) == 0:
-        raise ValueError("the reference predictions are empty")
+        raise InputError("the reference predictions are empty")
     counts = Counter(str(label) for label in predictions["predicted"])
     return Reference(
         uncertain_share=float(np.mean(confidence < uncertain_below)),
@@ -105,9 +106,9 @@ class ServiceMonitor:
         capture: UncertainCapture | None = None,
     ) -> None:
         if not 0.5 <= uncertain_below <= 1.0:
-            raise ValueError(f"serve.uncertain_below must be in [0.5, 1], got {uncertain_below}")
+            raise InputError(f"serve.uncertain_below must be in [0.5, 1], got {uncertain_below}")
         if drift_window < 1:
-            raise ValueError(f"serve.drift_window must be a positive integer, got {drift_window}")
+            raise InputError(f"serve.drift_window must be a positive integer, got {drift_window}")
         self.registry = prometheus.CollectorRegistry()
         self.uncertain_below = uncertain_below
         self.capture = capture

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.inference import probability_function
 from catdog_pipeline.images import UnusableImage, prepare_image
 from catdog_pipeline.serving.model_card import MODEL_CARD_NAME, ModelCard, ModelLoadError
@@ -51,7 +52,7 @@ class Predictor:
         import tensorflow as tf
 
         if not 0.0 < threshold < 1.0:
-            raise ValueError(f"The decision threshold must be between 0 and 1, got {threshold}")
+            raise InputError(f"The decision threshold must be between 0 and 1, got {threshold}")
 
         expected = (None, *card.image_size, 3)
         actual = tuple(model.input_shape)
@@ -113,7 +114,7 @@ class Predictor:
         stops the others. The next batch is decoded on worker threads while the model runs.
         """
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for chunk, prepared in _prefetched(chunks, pool, self._prepare_file):

@@ -1,7 +1,9 @@
 """The exception types of `catdog_pipeline.sources`."""
 
+from catdog_pipeline.core.errors import CatdogError
 
-class SourceError(RuntimeError):
+
+class SourceError(CatdogError, RuntimeError):
     """A failure the user can cause or fix; the message says what happened and what to do."""
 
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from catdog_pipeline.core.errors import CatdogError
 from catdog_pipeline.core.params_schema import ARCHITECTURES, BACKBONES
 from catdog_pipeline.datasets import KerasModelDataset
 from catdog_pipeline.pipelines.train import backbones, models
@@ -93,9 +94,7 @@ def test_transfer_without_network_explains_how_to_give_the_weights(
     monkeypatch.setitem(backbones.KERAS_BACKBONES, "MobileNetV3Small", offline)
     transfer = {**train_params()["transfer"], "weights": "imagenet", "freeze_backbone": True}
 
-    with pytest.raises(
-        RuntimeError, match="ImageNet weights of MobileNetV3Small.*weights: package"
-    ):
+    with pytest.raises(CatdogError, match="ImageNet weights of MobileNetV3Small.*weights: package"):
         models.build_model((32, 32), train_params(architecture="transfer", transfer=transfer))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
@@ -42,13 +43,13 @@ def normalize_settings(output_dir: Path, image: Mapping, clean: Mapping) -> Norm
     """Check the `image` and `clean` parameters and bundle what the workers need."""
     size = tuple(int(side) for side in image["size"])
     if len(size) != 2 or min(size) < 8:
-        raise ValueError(f"image.size must be [height, width], each >= 8; got {image['size']}")
+        raise InputError(f"image.size must be [height, width], each >= 8; got {image['size']}")
     if image["resize_mode"] not in RESIZE_MODES:
-        raise ValueError(
+        raise InputError(
             f"image.resize_mode must be one of {RESIZE_MODES}, got {image['resize_mode']!r}"
         )
     if not 1 <= int(clean["jpeg_quality"]) <= 100:
-        raise ValueError(f"clean.jpeg_quality must be 1..100, got {clean['jpeg_quality']}")
+        raise InputError(f"clean.jpeg_quality must be 1..100, got {clean['jpeg_quality']}")
     return NormalizeSettings(
         output_dir=str(output_dir),
         size=size,
@@ -77,7 +78,7 @@ def normalize_images(
     ).reindex(columns=["status", "reason", *DECODED_COLUMNS])
     if not (outcomes["status"] == "decoded").any():
         shutil.rmtree(staged, ignore_errors=True)
-        raise ValueError(no_usable_images(raw_images, outcomes))
+        raise InputError(no_usable_images(raw_images, outcomes))
     inspected = raw_inventory.join(outcomes[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
     inspected.loc[candidates, ["status", "reason"]] = outcomes[["status", "reason"]]
     return staged, inspected

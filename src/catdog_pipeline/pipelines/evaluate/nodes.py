@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.metrics import SCALAR_METRICS
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def class_names(model_card: Mapping[str, Any]) -> list[str]:
     """The model's classes in index order: index 1 is the class the sigmoid gives P of."""
     classes = list(model_card.get("classes") or [])
     if len(classes) != 2:
-        raise ValueError(
+        raise InputError(
             f"model_card.json must list exactly two classes (index 1 = the sigmoid's class); "
             f"got {classes!r}. Re-run the train stage."
         )
@@ -56,19 +57,19 @@ def predict_test_split(
     classes = class_names(model_card)
     test = split_manifest.loc[split_manifest["split"] == "test", PREDICTION_COLUMNS[:3]]
     if test.empty:
-        raise ValueError(
+        raise InputError(
             "split_manifest has no `test` images: raise split.fractions.test or add photos, "
             "then re-run the split stage."
         )
     unknown = sorted(set(test["label"]) - set(classes))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"Test labels {unknown} are not among the model's classes {classes}: the split "
             "manifest and the model come from different `classes` params; re-run train."
         )
     batch_size = int(evaluate["batch_size"])
     if batch_size < 1:
-        raise ValueError(f"evaluate.batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"evaluate.batch_size must be >= 1, got {batch_size}")
     images = tf_input.image_dataset(
         tf_input.image_files(split_manifest, clean_images, "test"),
         tf_input.split_labels(split_manifest, "test"),  # ignored by predict; the input wants them
@@ -90,9 +91,9 @@ def label_predictions(
     """The predictions table: `test` rows + probability, predicted class and whether it is right."""
     probability = np.asarray(probability, dtype=np.float64)
     if not 0.0 < threshold < 1.0:
-        raise ValueError(f"evaluate.threshold must be strictly between 0 and 1, got {threshold}")
+        raise InputError(f"evaluate.threshold must be strictly between 0 and 1, got {threshold}")
     if len(probability) != len(test):
-        raise ValueError(f"{len(probability)} probabilities for {len(test)} test images")
+        raise InputError(f"{len(probability)} probabilities for {len(test)} test images")
     predictions = test.reset_index(drop=True).copy()
     predictions["probability"] = probability
     predictions["predicted"] = np.where(probability >= threshold, classes[1], classes[0])

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.sources import (
     Limits,
@@ -180,7 +181,7 @@ def build_raw_inventory(
     counts = inventory["status"].value_counts().to_dict()
     logger.info("Inventory: %s", ", ".join(f"{n} {status}" for status, n in counts.items()))
     if not counts.get("candidate"):
-        raise ValueError(
+        raise InputError(
             f"No labelled images found in {raw_images}: expected folders or file names that "
             f"name a class ({', '.join(classes)}); check `ingest.source` and `classes`."
         )

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
+
 GATE_COLUMNS = ["image_path", "label"]
 
 
@@ -38,14 +40,14 @@ def select_gate_images(
     usable = gate_set[GATE_COLUMNS].merge(test, on="image_path", suffixes=("", "_now"))
     relabelled = usable["label"] != usable["label_now"]
     if relabelled.any():
-        raise ValueError(
+        raise InputError(
             f"{int(relabelled.sum())} gate images carry another label in the current split "
             f"(e.g. {usable.loc[relabelled, 'image_path'].iloc[0]}): fix the labels, then "
             "re-freeze the gate set (`catdog gate-set --replace`)."
         )
     minimum = int(promote["min_gate_images"])
     if len(usable) < minimum:
-        raise ValueError(
+        raise InputError(
             f"Only {len(usable)} of the gate set's {len(gate_set)} images are test images of "
             f"the current split (promote.min_gate_images = {minimum}). The data or the split "
             "changed: freeze a gate set for it on purpose with `catdog gate-set --replace`."

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.params_schema import PROMOTION_METRICS
 
 PROMOTED, KEPT, FIRST = "promoted", "kept_champion", "first_champion"
@@ -104,7 +105,7 @@ def challenger_version(model_card: Mapping[str, Any], registered_versions: pd.Da
     run_id = model_card.get("mlflow_run_id")
     mine = registered_versions[registered_versions["training_run_id"] == run_id]
     if run_id is None or mine.empty:
-        raise ValueError(
+        raise InputError(
             f"The model (MLflow run {run_id}) has no registered version: run the evaluate "
             "stage with MLflow tracking on, which registers it, then promote."
         )
@@ -120,7 +121,7 @@ def decide(
 ) -> tuple[str, str]:
     """(decision, reason) from the two models' gate scores; a pure function of the numbers."""
     if metric not in PROMOTION_METRICS:
-        raise ValueError(f"promote.metric must be one of {PROMOTION_METRICS}, got {metric!r}")
+        raise InputError(f"promote.metric must be one of {PROMOTION_METRICS}, got {metric!r}")
     if champion is None:
         return FIRST, "no champion yet: the first evaluated model becomes it"
     new, old = challenger[metric], champion[metric]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.images import open_rgb
 
 THUMBNAIL_JPEG_QUALITY = 85
@@ -31,7 +32,7 @@ def most_confident(
     A `probability_of_truth` column is added.
     """
     if count < 0:
-        raise ValueError(f"report: the number of images to show must be >= 0, got {count}")
+        raise InputError(f"report: the number of images to show must be >= 0, got {count}")
     chosen = predictions[predictions["correct"].astype(bool) == correct]
     truth = probability_of_true_label(chosen, positive_class).to_numpy()
     order = np.argsort(-truth if correct else truth, kind="stable")[:count]

@@ -17,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib import colormaps
 
+from catdog_pipeline.core.errors import InputError
+
 CONV_LAYERS = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
 # Pooling keeps a 4-D shape but is a coarser view, not the convolution's own feature map.
 POOLING_LAYERS = (
@@ -39,7 +41,7 @@ def find_last_conv_layer(model: keras.Model) -> keras.layers.Layer:
     """The model's last 2-D convolution, wherever it is nested."""
     convolutions = [layer for layer in _all_layers(model) if isinstance(layer, CONV_LAYERS)]
     if not convolutions:
-        raise ValueError(
+        raise InputError(
             f"Grad-CAM needs a convolutional model, but '{model.name}' has no Conv2D, "
             "SeparableConv2D or DepthwiseConv2D layer (nested models included)."
         )
@@ -83,10 +85,10 @@ def gradcam_heatmaps(
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Grad-CAM takes images shaped (n, height, width, 3), got {images.shape}")
+        raise InputError(f"Grad-CAM takes images shaped (n, height, width, 3), got {images.shape}")
     signs = np.where(np.asarray(target_classes) == 1, 1.0, -1.0).astype(np.float32)
     if signs.shape != (len(images),):
-        raise ValueError(f"{len(images)} images but {len(signs)} target classes")
+        raise InputError(f"{len(images)} images but {len(signs)} target classes")
 
     activations, gradients = _activations_and_gradients(model, images, signs)
     activations = tf.cast(activations, tf.float32)

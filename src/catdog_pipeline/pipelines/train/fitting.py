@@ -10,6 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from catdog_pipeline.core.errors import InputError
+
 
 def make_reproducible(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy, TensorFlow and Keras; with `deterministic`, turn on op determinism.
@@ -53,7 +55,7 @@ def class_weights(labels: np.ndarray, mode: str | None) -> dict[int, float] | No
         return None
     counts = np.bincount(labels.astype(int), minlength=2)
     if counts.min() == 0:
-        raise ValueError(
+        raise InputError(
             f"The training split has {counts.tolist()} images per class: both classes need "
             "images. Check the split stage's output (reports/data_quality.json)."
         )

@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from catdog_pipeline.core.errors import InputError
+
 from . import backbones
 
 MIXED_PRECISION = {None: "float32", "bfloat16": "mixed_bfloat16"}
@@ -115,7 +117,7 @@ def _xception_mini(x: keras.KerasTensor, params: Mapping[str, Any]) -> keras.Ker
 def _transfer(x: keras.KerasTensor, params: Mapping[str, Any]) -> keras.KerasTensor:
     """A pretrained backbone (pooled features, frozen or not) + dropout."""
     if params["weights"] is None and params["freeze_backbone"]:
-        raise ValueError(
+        raise InputError(
             "train.transfer.freeze_backbone is true but train.transfer.weights is null: a frozen "
             "random backbone learns nothing. Give pretrained weights or set freeze_backbone: false."
         )

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from catdog_pipeline.core.errors import InputError
+
 if TYPE_CHECKING:
     import keras
 
@@ -176,7 +178,7 @@ def describe_model(
 def _binary_class_names(classes: Mapping[str, Any]) -> list[str]:
     names = list(classes)
     if len(names) != 2:
-        raise ValueError(
+        raise InputError(
             f"params `classes` names {len(names)} classes ({names}); the model has one sigmoid "
             "output, so it needs exactly two (index 0 and index 1)."
         )
@@ -189,7 +191,7 @@ def _check_labels(split_manifest: pd.DataFrame, class_names: list[str]) -> None:
     wrong = split_manifest[expected != split_manifest["label_index"]]
     if not wrong.empty:
         row = wrong.iloc[0]
-        raise ValueError(
+        raise InputError(
             f"split_manifest has {len(wrong)} row(s) whose label_index does not match params "
             f"`classes` {class_names}, e.g. '{row['image_path']}' labelled {row['label']!r} "
             f"with index {row['label_index']}. Re-run the split stage with the current params."
@@ -199,7 +201,7 @@ def _check_labels(split_manifest: pd.DataFrame, class_names: list[str]) -> None:
 def _check_splits(split_manifest: pd.DataFrame) -> None:
     counts = split_manifest["split"].value_counts()
     if not counts.get("train") or not counts.get("val"):
-        raise ValueError(
+        raise InputError(
             f"split_manifest has {counts.get('train', 0)} train and {counts.get('val', 0)} val "
             "images: training needs both (early stopping watches the val split). "
             "Check split.fractions."

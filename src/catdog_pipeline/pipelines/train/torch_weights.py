@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from catdog_pipeline.core.errors import InputError
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 STORAGE_DTYPES = {
@@ -32,11 +34,11 @@ STORAGE_DTYPES = {
 }
 
 
-class UnsafeWeightsError(ValueError):
+class UnsafeWeightsError(InputError):
     """A weights file asks the unpickler for something a tensor dump never needs."""
 
 
-class WeightsFileError(ValueError):
+class WeightsFileError(InputError):
     """A weights file is missing, has the wrong checksum or is not a legacy PyTorch dump."""
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from catdog_pipeline.core.errors import InputError
+
 from . import fitting
 
 logger = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def backbone_of(model: keras.Model) -> keras.Model:
     """The nested backbone model of a `transfer` model."""
     nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     if len(nested) != 1:
-        raise ValueError(f"Expected one nested backbone in '{model.name}', found {len(nested)}.")
+        raise InputError(f"Expected one nested backbone in '{model.name}', found {len(nested)}.")
     return nested[0]
 
 
@@ -115,7 +117,7 @@ def unfreeze_top_blocks(model: keras.Model, blocks: int) -> int:
         key=lambda name: int(name.removeprefix("block")),
     )
     if not block_names:
-        raise ValueError(
+        raise InputError(
             f"train.transfer.fine_tune_blocks needs a backbone made of numbered blocks "
             f"(EfficientNetLite0); '{backbone.name}' has none. Set fine_tune_blocks: 0."
         )
