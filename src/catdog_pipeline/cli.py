@@ -227,7 +227,7 @@ def expand_paths(patterns: Iterable[str]) -> Iterator[Path]:
 
     A name that matches nothing is passed on as is, so it gets an error row of its own.
     """
-    from catdog_pipeline.pipelines.ingest.nodes import IMAGE_SUFFIXES
+    from catdog_pipeline.images import IMAGE_SUFFIXES
 
     seen: set[Path] = set()
     for pattern in patterns:

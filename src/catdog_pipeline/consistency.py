@@ -21,7 +21,7 @@ PARAMS_PREFIX = "params:"
 PACKAGE = "catdog_pipeline"
 # How a stage runs, not what it computes: no output changes with them, so they are no deps.
 # `serving` is the deployment code the evaluate stage bundles into the MLflow model.
-RUN_MACHINERY = frozenset({"datasets", "errors", "processes", "staging", "serving"})
+RUN_MACHINERY = ("datasets", "errors", "processes", "staging", "serving", "core.errors")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,8 @@ def code_problems(stage: str, project_root: Path, code: str, deps: frozenset[str
     problems = []
     for module in sorted(imported_modules(project_root / code)):
         parts = module.split(".")[1:]
-        if not parts or parts[0] in RUN_MACHINERY:
+        name = ".".join(parts)
+        if not parts or any(name == m or name.startswith(f"{m}.") for m in RUN_MACHINERY):
             continue
         if parts[0] == "pipelines":
             if len(parts) > 1 and parts[1] != stage:
@@ -143,10 +144,15 @@ def code_problems(stage: str, project_root: Path, code: str, deps: frozenset[str
                     "both need to catdog_pipeline/core"
                 )
             continue
-        shared = Path(code).parents[1] / parts[0]  # src/catdog_pipeline/<module>
-        path = str(shared if (project_root / shared).is_dir() else shared.with_suffix(".py"))
-        if path not in deps:
-            problems.append(f"stage {stage}: deps lack {path} (its code imports {module})")
+        package = Path(code).parents[1]  # src/catdog_pipeline
+        # The module's file or any package folder holding it may be the dep.
+        candidates = [package.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)]
+        paths = [
+            str(path if (project_root / path).is_dir() else path.with_suffix(".py"))
+            for path in candidates
+        ]
+        if not deps.intersection(paths):
+            problems.append(f"stage {stage}: deps lack {paths[0]} (its code imports {module})")
     return problems
 
 

@@ -37,6 +37,12 @@ FILE_KINDS = {
 }
 
 
+# File names that may hold an image: ingest takes these as candidates, `catdog predict` globs them.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+)
+
+
 class UnusableImage(InputError):
     """An input that cannot become a training image; `reason` is a short machine-readable code."""
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.inference import probability_function
+from catdog_pipeline.core.model_card import MODEL_CARD_NAME, ModelCard, ModelLoadError
 from catdog_pipeline.images import UnusableImage, prepare_image
-from catdog_pipeline.serving.model_card import MODEL_CARD_NAME, ModelCard, ModelLoadError
 
 # MLflow model URIs; anything else is a path on disk.
 MLFLOW_SCHEMES = ("models:/", "runs:/")

@@ -141,13 +141,6 @@ def test_training_without_a_val_split_is_refused(tiny_split, classes, image, tra
         )
 
 
-def test_three_classes_are_refused(image) -> None:
-    history = history_table({name: [0.5] for name in HISTORY_COLUMNS[1:]})
-
-    with pytest.raises(ValueError, match="exactly two"):
-        describe_model(history, {"cat": [], "dog": [], "fox": []}, image, {"architecture": "x"}, 32)
-
-
 def test_the_model_card_names_classes_input_and_best_epoch(classes, image) -> None:
     history = history_table(
         {

@@ -19,6 +19,7 @@ import pandas as pd
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.metrics import SCALAR_METRICS
+from catdog_pipeline.core.model_card import card_classes
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +28,7 @@ PREDICTION_COLUMNS = ["image_path", "original_path", "label", "probability", "pr
 
 def class_names(model_card: Mapping[str, Any]) -> list[str]:
     """The model's classes in index order: index 1 is the class the sigmoid gives P of."""
-    classes = list(model_card.get("classes") or [])
-    if len(classes) != 2:
-        raise InputError(
-            f"model_card.json must list exactly two classes (index 1 = the sigmoid's class); "
-            f"got {classes!r}. Re-run the train stage."
-        )
-    return [str(name) for name in classes]
+    return list(card_classes(model_card))
 
 
 def predict_test_split(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.datasets import staging_folder
+from catdog_pipeline.images import IMAGE_SUFFIXES
 from catdog_pipeline.sources import (
     Limits,
     RejectedEntry,
@@ -26,9 +27,6 @@ from catdog_pipeline.sources import (
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-)
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "icon\r"})
 SYSTEM_FOLDERS = frozenset({"__macosx", ".git", ".svn", "@eadir"})
 INVENTORY_COLUMNS = ("original_path", "raw_path", "label", "status", "reason", "bytes")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from catdog_pipeline.core.errors import InputError
+from catdog_pipeline.core.model_card import card_classes
 from catdog_pipeline.images import UnusableImage, prepare_image
 
 from .gallery import jpeg_data_uri, most_confident, thumbnail
@@ -24,17 +25,6 @@ if TYPE_CHECKING:
     import keras
 
 logger = logging.getLogger(__name__)
-
-
-def _classes(model_card: Mapping[str, Any]) -> tuple[str, str]:
-    """(negative, positive) class names from the model card."""
-    classes = list(model_card.get("classes") or [])
-    if len(classes) != 2:
-        raise InputError(
-            f"model_card.json must list exactly two classes, got {classes!r}: re-run the train "
-            "stage (`dvc repro train`)."
-        )
-    return str(classes[0]), str(classes[1])
 
 
 def _report_param(report: Mapping[str, Any], key: str, minimum: int = 0) -> int:
@@ -118,7 +108,7 @@ def _file_thumbnails(
 
 def count_split_sizes(split_manifest: pd.DataFrame, model_card: Mapping[str, Any]) -> dict:
     """Images per split and class, in split order train, val, test, with totals."""
-    classes = list(_classes(model_card))
+    classes = list(card_classes(model_card))
     counts = pd.crosstab(split_manifest["split"], split_manifest["label"])
     order = [name for name in ("train", "val", "test") if name in counts.index]
     counts = counts.reindex(index=order, columns=classes, fill_value=0)
@@ -155,7 +145,7 @@ def draw_charts(
 
     from .charts import calibration_chart, png_bytes
 
-    _, positive = _classes(model_card)
+    _, positive = card_classes(model_card)
     figures = {
         "training_curves": plot_training_curves(training_history),
         "confusion_matrix": plot_confusion_matrix(evaluation_metrics),
@@ -191,7 +181,7 @@ def build_misclassification_gallery(
     max_pixels: int,
 ) -> dict[str, Any]:
     """Thumbnails of the most confidently wrong test images, worst first, with their captions."""
-    _, positive = _classes(model_card)
+    _, positive = card_classes(model_card)
     count = _report_param(report, "gallery_size")
     size = _report_param(report, "thumbnail_size", 16)
     wrong = most_confident(test_predictions, count, positive, correct=False)
@@ -221,7 +211,7 @@ def explain_with_gradcam(
     """
     from .gradcam import find_feature_layer, gradcam_heatmaps, overlay
 
-    _, positive = _classes(model_card)
+    _, positive = card_classes(model_card)
     count = _report_param(report, "gradcam_examples")
     chosen = pd.concat(
         [

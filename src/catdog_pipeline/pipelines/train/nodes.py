@@ -40,7 +40,7 @@ def train_model(
     """
     from . import checkpoints, fitting, models
 
-    _check_labels(split_manifest, _binary_class_names(classes))
+    _check_labels(split_manifest, list(classes))
     _check_splits(split_manifest)
     fitting.make_reproducible(train["seed"], train["deterministic"])
     batching = {"image_size": image["size"], "batch_size": train["batch_size"]}
@@ -153,7 +153,7 @@ def describe_model(
     """
     from catdog_pipeline.core.inference import check_test_time_augmentation
 
-    class_names = _binary_class_names(classes)
+    class_names = list(classes)
     best_row = training_history["val_loss"].idxmin()
     card = {
         "classes": class_names,
@@ -173,16 +173,6 @@ def describe_model(
         transfer = train["transfer"]
         card["pretrained"] = weights_origin(transfer["backbone"], transfer["weights"])
     return card
-
-
-def _binary_class_names(classes: Mapping[str, Any]) -> list[str]:
-    names = list(classes)
-    if len(names) != 2:
-        raise InputError(
-            f"params `classes` names {len(names)} classes ({names}); the model has one sigmoid "
-            "output, so it needs exactly two (index 0 and index 1)."
-        )
-    return names
 
 
 def _check_labels(split_manifest: pd.DataFrame, class_names: list[str]) -> None:

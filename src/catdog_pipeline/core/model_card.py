@@ -1,15 +1,17 @@
 """The model card: how a trained model wants its input and how to read its output.
 
-The train stage writes it as model_card.json beside the .keras file; `catdog predict`, the
-service and the MLflow pyfunc read it here.
+The train stage writes it as model_card.json beside the .keras file; evaluate and report read
+its classes with `card_classes`, and `catdog predict`, the service and the MLflow pyfunc read
+it whole as a typed `ModelCard`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from catdog_pipeline.core.errors import CatdogError
+from catdog_pipeline.core.errors import CatdogError, InputError
 from catdog_pipeline.core.inference import check_test_time_augmentation
 from catdog_pipeline.images import RESIZE_MODES
 
@@ -21,6 +23,17 @@ DEFAULT_MIN_SIDE = 32
 
 class ModelLoadError(CatdogError, RuntimeError):
     """The model or its card is missing or does not match the serving contract."""
+
+
+def card_classes(card: Mapping[str, Any]) -> tuple[str, str]:
+    """(negative, positive): the card's two classes in index order (the sigmoid gives P of 1)."""
+    classes = [str(name) for name in card.get("classes") or []]
+    if len(classes) != 2:
+        raise InputError(
+            f"model_card.json must list exactly two classes (index 1 = the sigmoid's class); "
+            f"got {classes!r}. Re-run the train stage (`dvc repro train`)."
+        )
+    return classes[0], classes[1]
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,12 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any], source: str) -> ModelCard:
         """Validate a parsed model_card.json; errors name `source` and the offending key."""
         try:
-            classes = tuple(str(c) for c in data["classes"])
+            classes = card_classes(data)
+        except InputError as exc:
+            raise ModelLoadError(f"{source}: {exc}") from exc
+        try:
             card = cls(
-                classes=classes,  # type: ignore[arg-type]
+                classes=classes,
                 positive_class=str(data["positive_class"]),
                 image_size=tuple(int(s) for s in data["image_size"]),  # type: ignore[arg-type]
                 resize_mode=str(data["resize_mode"]),
@@ -59,7 +75,6 @@ class ModelCard:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{source}: missing or malformed key {exc}") from exc
         problems = [
-            (len(card.classes) != 2, f"classes must name two classes, got {list(card.classes)}"),
             (
                 card.positive_class not in card.classes,
                 f"positive_class {card.positive_class!r} is not one of {list(card.classes)}",
