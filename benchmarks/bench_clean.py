@@ -10,7 +10,6 @@ worker per core, then the duplicate search's time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -22,11 +21,10 @@ from PIL import Image
 
 from catdog_pipeline.pipelines.clean.nodes import mark_duplicates, normalize_images
 from catdog_pipeline.pipelines.ingest.nodes import build_raw_inventory, fetch_raw_images
-from machine import PeakMemory, describe_machine
+from machine import PeakMemory, describe_machine, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def plain_decode(files: list[Path]) -> float:
@@ -64,9 +62,7 @@ def main() -> None:
         manifest: pd.DataFrame = mark_duplicates(inspected, params["clean"])
         results["dedupe_seconds"] = time.perf_counter() - start
         results["status_counts"] = manifest["status"].value_counts().to_dict()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_clean.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("bench_clean", results)
 
 
 if __name__ == "__main__":

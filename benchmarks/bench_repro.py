@@ -18,15 +18,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench_train import DEFAULT_ARCHIVE, RESULTS, copy_project, set_param
-from machine import PeakMemory, describe_machine
+from bench_train import DEFAULT_ARCHIVE, prepare_project
+from machine import PeakMemory, describe_machine, save_results
 
 
 def run_repro(project: Path, env: dict[str, str], log_file: Path) -> dict[str, Any]:
@@ -72,13 +69,7 @@ def main() -> None:
         raise SystemExit(f"{args.archive} does not exist: see ../shared/datasets/README.md")
 
     machine = describe_machine()
-    scratch = Path(tempfile.mkdtemp(prefix="bench-repro-"))
-    project = copy_project(scratch / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["ingest"].update(source=str(args.archive.resolve()), sha256=None)
-    for override in args.set:
-        set_param(params, override)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    scratch, project, _ = prepare_project("bench-repro-", args.archive, args.set)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     env = {
         **os.environ,
@@ -110,9 +101,7 @@ def main() -> None:
         results["project"] = str(project)
     else:
         shutil.rmtree(scratch, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_repro.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("bench_repro", results)
 
 
 if __name__ == "__main__":

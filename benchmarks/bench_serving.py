@@ -38,12 +38,11 @@ import numpy as np
 import yaml
 
 from catdog_pipeline import cli
-from machine import describe_machine
+from machine import describe_machine, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
 DEFAULT_MODEL = ROOT / cli.DEFAULT_MODEL
-RESULTS = ROOT / "benchmarks" / "results"
 CATDOG = [sys.executable, "-c", "from catdog_pipeline.cli import main; main()"]
 START_TIMEOUT_S = 300
 WARM_UP_REQUESTS = 20
@@ -276,9 +275,7 @@ def main() -> None:
         )
     results["load_after"] = os.getloadavg()
     results["busiest_processes_at_end"] = cpu_neighbours()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_serving.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("bench_serving", results)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,10 @@ from typing import Any
 
 import yaml
 
-from machine import describe_machine
+from machine import describe_machine, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
-RESULTS = ROOT / "benchmarks" / "results"
 # The train node's summary line (nodes.py): "... in 812.3 s: 95.1 training images/s ...".
 STAGES = ("ingest", "clean", "split", "train", "evaluate")
 THROUGHPUT_LINE = re.compile(r"Fitted (\d+) epoch\(s\) of (\d+) images in ([\d.]+) s: ([\d.]+)")
@@ -68,6 +67,20 @@ def set_param(params: dict[str, Any], dotted: str) -> None:
     if leaf not in section:
         raise SystemExit(f"--set {dotted}: params.yaml has no key '{key}'")
     section[leaf] = yaml.safe_load(value)
+
+
+def prepare_project(
+    prefix: str, archive: Path, overrides: list[str]
+) -> tuple[Path, Path, dict[str, Any]]:
+    """A scratch folder holding a project copy that ingests `archive` with `overrides` set."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    project = copy_project(scratch / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["ingest"].update(source=str(archive.resolve()), sha256=None)
+    for override in overrides:
+        set_param(params, override)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return scratch, project, params
 
 
 def run_stage(pipeline: str, project: Path, env: dict[str, str], log_dir: Path) -> dict[str, Any]:
@@ -161,13 +174,7 @@ def main() -> None:
     if not args.archive.is_file():
         raise SystemExit(f"{args.archive} does not exist: see ../shared/datasets/README.md")
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    project = copy_project(scratch / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["ingest"].update(source=str(args.archive.resolve()), sha256=None)
-    for override in args.set:
-        set_param(params, override)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    scratch, project, params = prepare_project("bench-train-", args.archive, args.set)
     env = {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "1",
@@ -211,9 +218,7 @@ def main() -> None:
     else:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_train.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("bench_train", results)
 
 
 if __name__ == "__main__":
