@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def isolated_training_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Training run in-process keeps its checkpoints in the test's folder, not the checkout's."""
     monkeypatch.setenv("CATDOG_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+
+
+@pytest.fixture(autouse=True)
+def forget_mlflow_experiment() -> Iterator[None]:
+    """`mlflow.set_experiment` is remembered process-wide (and in MLFLOW_EXPERIMENT_ID, which
+    subprocesses inherit), across tracking stores: forget it after each test."""
+    experiment_env = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    yield
+    if experiment_env is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_env
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        while fluent.active_run() is not None:
+            fluent.end_run()
+        fluent._active_experiment_id = None
 
 
 @pytest.fixture(scope="session")

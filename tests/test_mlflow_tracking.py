@@ -163,7 +163,7 @@ def _brightness_model(side: int):
     return model
 
 
-def _jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
+def _jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
     """A plain JPEG of another size than the model's, so the pyfunc has to prepare it."""
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, format="JPEG")
