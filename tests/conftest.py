@@ -17,6 +17,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SESSION_EXPERIMENT_ENV = os.environ.get("MLFLOW_EXPERIMENT_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +28,14 @@ def isolated_training_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.fixture(autouse=True)
 def forget_mlflow_experiment() -> Iterator[None]:
-    """`mlflow.set_experiment` is remembered process-wide (and in MLFLOW_EXPERIMENT_ID, which
-    subprocesses inherit), across tracking stores: forget it after each test."""
-    experiment_env = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    """`mlflow.set_experiment` is remembered process-wide (and exported as MLFLOW_EXPERIMENT_ID,
+    which subprocesses inherit), across tracking stores: after each test, forget it, whoever
+    set it (a test, a module fixture or a Kedro session run in-process)."""
     yield
-    if experiment_env is None:
+    if SESSION_EXPERIMENT_ENV is None:
         os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     else:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_env
+        os.environ["MLFLOW_EXPERIMENT_ID"] = SESSION_EXPERIMENT_ENV
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is not None:
         while fluent.active_run() is not None:

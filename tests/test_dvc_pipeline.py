@@ -54,7 +54,9 @@ DATA_STAGES = ["ingest", "clean", "split"]
 @pytest.fixture(scope="module")
 def project(module_project_copy: Path) -> Path:
     """The project copy after its first `make run` (with the venv the tests run in)."""
-    output = run(["make", "run", f"VENV={sys.prefix}"], module_project_copy)
+    # The venv the tests run in, taken as installed (-o): the copy must never reinstall it.
+    venv = ["VENV=" + sys.prefix, "-o", f"{sys.prefix}/bin/.installed"]
+    output = run(["make", "run", *venv], module_project_copy)
     assert stages_run(output) == STAGES
     assert "test accuracy" in output and "catdog predict" in output  # `catdog summary`
     return module_project_copy

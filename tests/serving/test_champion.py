@@ -29,6 +29,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
+        # set_experiment exports MLFLOW_EXPERIMENT_ID: undo that too when the module ends.
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment("catdog")
         right, wrong = register(3.0)[2], register(-3.0)[2]

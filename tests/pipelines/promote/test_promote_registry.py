@@ -35,6 +35,7 @@ PROMOTE = {
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("catdog")
     yield uri
