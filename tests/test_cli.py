@@ -16,7 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from catdog_pipeline.cli import cli, expand_paths, output_columns, write_rows
+from catdog_pipeline.cli import cli
+from catdog_pipeline.predict_cli import expand_paths, output_columns, write_rows
 from catdog_pipeline.serving.predictor import Prediction
 
 PROJECT_PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -87,7 +88,7 @@ ROWS = [
 
 @pytest.mark.parametrize("output_format", ["table", "csv", "json"])
 def test_every_format_counts_labelled_rows_and_shows_the_error(output_format):
-    from catdog_pipeline.cli import prediction_row
+    from catdog_pipeline.predict_cli import prediction_row
 
     columns = output_columns("dog")
     out = io.StringIO()
