@@ -11,15 +11,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from catdog_pipeline.core import backbones, efficientnet_lite, torch_weights
 from catdog_pipeline.core.inference import probability_function
 from catdog_pipeline.datasets import KerasModelDataset
-from catdog_pipeline.pipelines.train import (
-    backbones,
-    efficientnet_lite,
-    models,
-    torch_weights,
-    transfer_fitting,
-)
+from catdog_pipeline.pipelines.train import models, transfer_fitting
 from catdog_pipeline.pipelines.train.nodes import describe_model, train_model
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from catdog_pipeline.core import backbones
 from catdog_pipeline.core.errors import CatdogError
 from catdog_pipeline.core.params_schema import ARCHITECTURES, BACKBONES
 from catdog_pipeline.datasets import KerasModelDataset
-from catdog_pipeline.pipelines.train import backbones, models
+from catdog_pipeline.pipelines.train import models
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
 

@@ -15,9 +15,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from catdog_pipeline.core import backbones
 from catdog_pipeline.core.errors import InputError
-
-from . import backbones
 
 MIXED_PRECISION = {None: "float32", "bfloat16": "mixed_bfloat16"}
 # Keras' default (0.99) needs hundreds of steps before the inference-time statistics are

@@ -168,7 +168,7 @@ def describe_model(
         "test_time_augmentation": check_test_time_augmentation(train["test_time_augmentation"]),
     }
     if train["architecture"] == "transfer":
-        from .backbones import weights_origin
+        from catdog_pipeline.core.backbones import weights_origin
 
         transfer = train["transfer"]
         card["pretrained"] = weights_origin(transfer["backbone"], transfer["weights"])

@@ -19,9 +19,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from catdog_pipeline.core.errors import InputError
+from catdog_pipeline.core.features import extract_features
 
 from . import fitting
 
@@ -42,17 +42,6 @@ def backbone_of(model: keras.Model) -> keras.Model:
 def feature_extractor(model: keras.Model) -> keras.Model:
     """uint8 images -> the backbone's pooled features, with no augmentation (inference mode)."""
     return keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).input)
-
-
-def extract_features(
-    extractor: keras.Model, images: tf.data.Dataset, *, mirrored: bool, description: str
-) -> np.ndarray:
-    """Features of each (image, label) batch's images, or of their mirror images; with progress."""
-    run = tf.function(lambda batch: extractor(batch, training=False))
-    chunks = []
-    for batch, _ in tqdm(images, desc=description, unit="batch", leave=False):
-        chunks.append(run(tf.image.flip_left_right(batch) if mirrored else batch).numpy())
-    return np.concatenate(chunks).astype(np.float32)
 
 
 def fit_head(

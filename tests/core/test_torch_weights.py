@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog_pipeline.pipelines.train import backbones, torch_weights
+from catdog_pipeline.core import backbones, torch_weights
 
 LITE0_SHA256 = backbones.PACKAGED_WEIGHTS["EfficientNetLite0"][2]
 
