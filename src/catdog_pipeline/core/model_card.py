@@ -2,14 +2,17 @@
 
 The train stage writes it as model_card.json beside the .keras file; evaluate and report read
 its classes with `card_classes`, and `catdog predict`, the service and the MLflow pyfunc read
-it whole as a typed `ModelCard`.
+it whole as a typed `ModelCard`. `decide` is the one threshold-to-label rule they all apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from catdog_pipeline.core.errors import CatdogError, InputError
 from catdog_pipeline.core.inference import check_test_time_augmentation
@@ -34,6 +37,23 @@ def card_classes(card: Mapping[str, Any]) -> tuple[str, str]:
             f"got {classes!r}. Re-run the train stage (`dvc repro train`)."
         )
     return classes[0], classes[1]
+
+
+def predicts_positive(p_positive: ArrayLike, threshold: float) -> np.ndarray:
+    """Whether each probability of the positive class reaches `threshold` (a tie is positive)."""
+    return np.asarray(p_positive, dtype=np.float64) >= threshold
+
+
+def decide(
+    p_positive: ArrayLike, classes: Sequence[str], threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's label and that label's probability, from P(classes[1]) (the sigmoid's).
+
+    The threshold-to-label rule of evaluate, `catdog predict`, the service and the MLflow pyfunc.
+    """
+    p = np.asarray(p_positive, dtype=np.float64)
+    positive = predicts_positive(p, threshold)
+    return np.where(positive, classes[1], classes[0]), np.where(positive, p, 1.0 - p)
 
 
 @dataclass(frozen=True)
@@ -76,8 +96,9 @@ class ModelCard:
             raise ModelLoadError(f"{source}: missing or malformed key {exc}") from exc
         problems = [
             (
-                card.positive_class not in card.classes,
-                f"positive_class {card.positive_class!r} is not one of {list(card.classes)}",
+                card.positive_class != card.classes[1],
+                f"positive_class {card.positive_class!r} is not classes[1] "
+                f"({card.classes[1]!r}), the class whose probability the model gives",
             ),
             (
                 len(card.image_size) != 2 or min(card.image_size) < 1,
@@ -97,10 +118,9 @@ class ModelCard:
 
     @property
     def negative_class(self) -> str:
-        return next(c for c in self.classes if c != self.positive_class)
+        return self.classes[0]
 
     def label(self, p_positive: float, threshold: float = 0.5) -> tuple[str, float]:
         """The reported label and its confidence, from the probability of the positive class."""
-        if p_positive >= threshold:
-            return self.positive_class, p_positive
-        return self.negative_class, 1.0 - p_positive
+        labels, confidences = decide([p_positive], self.classes, threshold)
+        return str(labels[0]), float(confidences[0])

@@ -18,6 +18,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from catdog_pipeline.core.errors import InputError
+from catdog_pipeline.core.model_card import decide
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("binary", "image")]),
@@ -59,14 +60,8 @@ class CatdogModel(mlflow.pyfunc.PythonModel):
         images = [self._prepare(row, cell) for row, cell in enumerate(model_input["image"])]
         batch = np.stack(images) if images else np.empty((0,))
         p_positive = np.asarray(self._predictor.positive_probabilities(batch), dtype=float)
-        card = self._predictor.card
-        is_positive = p_positive >= self.threshold
-        return pd.DataFrame(
-            {
-                "label": np.where(is_positive, card.positive_class, card.negative_class),
-                "probability": np.where(is_positive, p_positive, 1.0 - p_positive),
-            }
-        )
+        labels, probabilities = decide(p_positive, self._predictor.card.classes, self.threshold)
+        return pd.DataFrame({"label": labels, "probability": probabilities})
 
     def _prepare(self, row: int, cell: Any) -> np.ndarray:
         try:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.metrics import SCALAR_METRICS
-from catdog_pipeline.core.model_card import card_classes
+from catdog_pipeline.core.model_card import card_classes, decide
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def label_predictions(
         raise InputError(f"{len(probability)} probabilities for {len(test)} test images")
     predictions = test.reset_index(drop=True).copy()
     predictions["probability"] = probability
-    predictions["predicted"] = np.where(probability >= threshold, classes[1], classes[0])
+    predictions["predicted"], _ = decide(probability, classes, threshold)
     predictions["correct"] = predictions["predicted"] == predictions["label"]
     return predictions[PREDICTION_COLUMNS]
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from catdog_pipeline.core.errors import InputError
+from catdog_pipeline.core.model_card import predicts_positive
 from catdog_pipeline.core.params_schema import PROMOTION_METRICS
 
 PROMOTED, KEPT, FIRST = "promoted", "kept_champion", "first_champion"
@@ -77,7 +78,7 @@ def scores(is_positive: Sequence[bool], probability: Sequence[float], threshold:
     probability = np.asarray(probability, dtype=np.float64)
     return {
         "log_loss": float(log_loss(truth, probability, labels=[0, 1])),
-        "accuracy": float(accuracy_score(truth, probability >= threshold)),
+        "accuracy": float(accuracy_score(truth, predicts_positive(probability, threshold))),
         "n_images": len(truth),
     }
 
