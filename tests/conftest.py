@@ -27,6 +27,12 @@ def isolated_training_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
+def isolated_clean_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clean run in-process or in a subprocess caches its results in the test's folder."""
+    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "clean-cache"))
+
+
+@pytest.fixture(autouse=True)
 def forget_mlflow_experiment() -> Iterator[None]:
     """`mlflow.set_experiment` is remembered process-wide (and exported as MLFLOW_EXPERIMENT_ID,
     which subprocesses inherit), across tracking stores: after each test, forget it, whoever

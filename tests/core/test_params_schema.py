@@ -48,7 +48,17 @@ def test_the_projects_params_are_valid() -> None:
         ("classes", {"cat": ["cat"], "dog": ["dog"], "fox": ["fox"]}, "exactly two classes"),
         ("classes", {"cat": ["pet"], "dog": ["pet"]}, "a word may mean only one class"),
         ("evaluate.threshold", 1.0, "evaluate.threshold = 1.0: Input should be less than 1"),
-        ("ingest.sha256", "abc", "ingest.sha256 = 'abc': String should match pattern"),
+        ("ingest.sha256", "abc", "ingest.sha256 = 'abc': 'abc' is not a sha256 (64 hex"),
+        ("ingest.sha256", ["a" * 64], "ingest.sha256 = ['aaa"),
+        ("ingest.source", [], "ingest.source = []: must be a Google Drive link"),
+        ("ingest.source", ["a.zip", " "], "ingest.source = ['a.zip', ' ']: entry 2 of 2 (' ')"),
+        (
+            "ingest.source",
+            ["a.zip", "b", "a.zip"],
+            "ingest.source = ['a.zip', 'b', 'a.zip']: lists",
+        ),
+        ("clean.executor", "ray", "clean.executor = 'ray': Input should be 'processes' or 'dask'"),
+        ("clean.dask_scheduler", "", "clean.dask_scheduler = '': String should have at least 1"),
         ("train.optimizer", "adagrad", "train.optimizer = 'adagrad': Input should be 'adam'"),
         ("serve.formats", ["HEIC"], "serve.formats[0] = 'HEIC': Input should be 'JPEG'"),
         ("serve.capture.max_files", 0, "serve.capture.max_files = 0: Input should be greater"),
@@ -63,6 +73,21 @@ def test_a_bad_value_is_refused_with_its_key_value_and_rule(dotted, value, expec
 
     assert expected in str(refused.value)
     assert "params.yaml" in str(refused.value)
+
+
+def test_a_list_of_sources_takes_one_checksum_each_in_order() -> None:
+    params = with_value("ingest.source", ["base.zip", "https://example.org/more.zip"])
+    params["ingest"]["sha256"] = ["a" * 64, None]
+    assert validate_params(params).ingest.sha256 == ["a" * 64, None]
+
+    params["ingest"]["sha256"] = ["a" * 64]
+    with pytest.raises(ParamsError, match=r"ingest.sha256 = \['a+'\]: has 1 entries for 2 sources"):
+        validate_params(params)
+    params["ingest"]["sha256"] = "a" * 64
+    with pytest.raises(
+        ParamsError, match="ingest.sha256 = 'a+': is one checksum but ingest.source"
+    ):
+        validate_params(params)
 
 
 def test_every_problem_is_listed_at_once_with_typos_and_missing_keys() -> None:

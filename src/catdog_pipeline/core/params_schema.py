@@ -9,9 +9,18 @@ The choices listed here are the ones the stages offer; the stages import them fr
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from catdog_pipeline.core.errors import InputError
 
@@ -28,6 +37,9 @@ BACKBONES = (
 RESIZE_MODES = ("pad", "center_crop")
 SERVED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 PROMOTION_METRICS = ("log_loss", "accuracy")
+CLEAN_EXECUTORS = ("processes", "dask")
+ONE_SOURCE = "a Google Drive link, an http(s) URL, or a local archive or folder"
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # A near-duplicate distance past this calls unrelated photos duplicates: random 64-bit
 # perceptual hashes differ in ~32 bits, and photos of one scene in under ~10.
 MAX_NEAR_DUPLICATE_DISTANCE = 16
@@ -55,11 +67,61 @@ class ImageParams(_Section):
 
 
 class IngestParams(_Section):
-    source: Annotated[str, Field(min_length=1)]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None
+    source: str | list[str]
+    sha256: str | list[str | None] | None
     max_uncompressed_bytes: Positive
     max_download_bytes: Positive
     download_timeout_s: Annotated[float, Field(gt=0)]
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_source_or_distinct_ones(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError(f"is empty: give {ONE_SOURCE}, or a list of them")
+            return value
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"must be {ONE_SOURCE}, or a non-empty list of them")
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError(
+                    f"entry {index + 1} of {len(value)} ({item!r}) is not a source: give "
+                    f"{ONE_SOURCE}"
+                )
+        stripped = [item.strip() for item in value]
+        repeated = next((item for item in stripped if stripped.count(item) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"lists {repeated!r} more than once")
+        return value
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _one_checksum_per_source(cls, value: Any, info: ValidationInfo) -> Any:
+        sources = info.data.get("source")  # absent when it failed its own check
+        if value is None:
+            return value
+        if isinstance(value, str):
+            if isinstance(sources, list):
+                raise ValueError(
+                    f"is one checksum but ingest.source lists {len(sources)} sources: give a "
+                    "list with one checksum per source, in order (null for none), or null"
+                )
+            checksums = [value]
+        elif isinstance(value, list):
+            if sources is not None and not isinstance(sources, list):
+                raise ValueError("is a list but ingest.source is one source: give one checksum")
+            if isinstance(sources, list) and len(value) != len(sources):
+                raise ValueError(
+                    f"has {len(value)} entries for {len(sources)} sources: give one per "
+                    "source, in the order of ingest.source (null for none)"
+                )
+            checksums = [item for item in value if item is not None]
+        else:
+            raise ValueError("must be a sha256, a list of them (one per source) or null")
+        for checksum in checksums:
+            if not isinstance(checksum, str) or not SHA256.fullmatch(checksum):
+                raise ValueError(f"{checksum!r} is not a sha256 (64 hex digits)")
+        return value
 
 
 class CleanParams(_Section):
@@ -67,6 +129,8 @@ class CleanParams(_Section):
     near_duplicate_distance: Annotated[int, Field(ge=-1, le=MAX_NEAR_DUPLICATE_DISTANCE)]
     jpeg_quality: Annotated[int, Field(ge=1, le=100)]
     workers: Annotated[int, Field(ge=0, le=256)]
+    executor: Literal[CLEAN_EXECUTORS]  # type: ignore[valid-type]
+    dask_scheduler: Annotated[str, Field(min_length=1)] | None
 
 
 class SplitParams(_Section):

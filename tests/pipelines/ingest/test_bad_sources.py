@@ -42,7 +42,7 @@ def ingest(raw: ImageFolderDataset, params: dict) -> None:
     """What `kedro run --pipeline ingest` does with the two nodes' outputs."""
     staged, rejected = fetch_raw_images(params, CLASSES)
     raw.save(staged)
-    build_raw_inventory(raw.load(), rejected, CLASSES)
+    build_raw_inventory(raw.load(), rejected, params, CLASSES)
 
 
 def assert_previous_data_kept(raw: ImageFolderDataset, tmp_path: Path) -> None:

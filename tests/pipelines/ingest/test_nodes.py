@@ -62,8 +62,11 @@ def test_non_images_are_recognised(path: str, reason: str | None) -> None:
 
 def test_inventory_lists_every_file_and_rejected_entry(tmp_path: Path, make_image) -> None:
     raw = write_dump(tmp_path / "raw", make_image)
-    rejected = pd.DataFrame({"original_path": ["../evil.jpg"], "reason": ["parent_traversal"]})
-    inventory = build_raw_inventory(raw, rejected, CLASSES).set_index("original_path")
+    rejected = pd.DataFrame(
+        {"source": ["dump.zip"], "original_path": ["../evil.jpg"], "reason": ["parent_traversal"]}
+    )
+    inventory = build_raw_inventory(raw, rejected, {"source": "dump.zip"}, CLASSES)
+    inventory = inventory.set_index("original_path")
     assert len(inventory) == 6
     assert inventory.loc["PetImages/Cat/1.jpg", ["label", "status"]].tolist() == [
         "cat",
@@ -82,9 +85,9 @@ def test_inventory_without_labelled_images_says_what_to_check(tmp_path: Path) ->
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "readme.txt").write_text("nothing here")
-    empty = pd.DataFrame(columns=["original_path", "reason"])
+    empty = pd.DataFrame(columns=["source", "original_path", "reason"])
     with pytest.raises(ValueError, match="ingest.source"):
-        build_raw_inventory(raw, empty, CLASSES)
+        build_raw_inventory(raw, empty, {"source": str(raw)}, CLASSES)
 
 
 def test_local_folder_is_copied(tmp_path: Path, make_image, ingest_params) -> None:
@@ -125,7 +128,11 @@ def test_tar_gz_with_a_link_outside_is_extracted_safely(tmp_path: Path, ingest_p
     assert (staged / "train/dog.1.jpg").read_bytes() == b"photo"
     assert not (staged / "train/cat.2.jpg").exists()
     assert rejected.to_dict("records") == [
-        {"original_path": "train/cat.2.jpg", "reason": "link_outside_target"}
+        {
+            "source": str(archive),
+            "original_path": "train/cat.2.jpg",
+            "reason": "link_outside_target",
+        }
     ]
 
 
@@ -133,8 +140,9 @@ def test_an_archive_is_ingested_over_http(web_folder, make_image, ingest_params)
     folder, base_url = web_folder
     dump = write_dump(folder / "dump", make_image)
     shutil.make_archive(str(folder / "pets"), "zip", dump)
-    staged, rejected = fetch_raw_images(ingest_params(f"{base_url}/pets.zip"), CLASSES)
-    inventory = build_raw_inventory(staged, rejected, CLASSES)
+    params = ingest_params(f"{base_url}/pets.zip")
+    staged, rejected = fetch_raw_images(params, CLASSES)
+    inventory = build_raw_inventory(staged, rejected, params, CLASSES)
     assert sorted(inventory.loc[inventory["status"] == "candidate", "label"]) == ["cat", "dog"]
     assert (staged / "PetImages/Dog/2.jpg").read_bytes() == (
         dump / "PetImages/Dog/2.jpg"

@@ -22,14 +22,27 @@ from catdog_pipeline.sources import (
     copy_folder,
     fetch_source,
     is_archive,
+    redact_url,
     safe_extract,
 )
+from catdog_pipeline.sources.cache import file_sha256
+
+from .layout import planned_sources
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "icon\r"})
 SYSTEM_FOLDERS = frozenset({"__macosx", ".git", ".svn", "@eadir"})
-INVENTORY_COLUMNS = ("original_path", "raw_path", "label", "status", "reason", "bytes")
+INVENTORY_COLUMNS = (
+    "original_path",
+    "raw_path",
+    "source",
+    "label",
+    "status",
+    "reason",
+    "bytes",
+    "file_sha256",
+)
 
 
 def download_cache_dir() -> Path:
@@ -41,65 +54,103 @@ def download_cache_dir() -> Path:
 def fetch_raw_images(
     ingest: Mapping, classes: Mapping[str, Iterable[str]]
 ) -> tuple[Path, pd.DataFrame]:
-    """Fetch `ingest.source` and lay it out in a staging folder (archives extracted safely).
+    """Fetch every source of `ingest.source` and lay them out in one staging folder.
 
-    Returns the staging folder (saved as `raw_images`) and the entries that were rejected as
-    unsafe, one row each (original_path, reason). The layout is checked first (a readable
-    archive holding at least one labelled image of every class), so a bad source raises
+    A single source fills the folder itself; each source of a list gets its own subfolder
+    (`source_folders`), so files of different sources never collide. Archives are extracted
+    safely. Returns the staging folder (saved as `raw_images`) and the entries rejected as
+    unsafe, one row each (source, original_path, reason). Every source is checked first (a
+    readable archive holding labelled images; together, every class), so a bad source raises
     before anything replaces the previous data; a damaged download is dropped from the cache.
     """
     limits = Limits(
         max_bytes=int(ingest["max_download_bytes"]), timeout_s=float(ingest["download_timeout_s"])
     )
-    lay_out = partial(
-        _lay_out, max_total_bytes=int(ingest["max_uncompressed_bytes"]), classes=classes
-    )
-    staged, rejected = fetch_source(
-        str(ingest["source"]),
-        sha256=ingest.get("sha256"),
-        cache_dir=download_cache_dir(),
-        limits=limits,
-        use=lay_out,
-    )
-    if rejected:
-        logger.warning(
-            "Rejected %d source entries (never written; see the inventory)", len(rejected)
-        )
-    return staged, pd.DataFrame(
-        [(entry.name, entry.reason) for entry in rejected], columns=["original_path", "reason"]
-    )
-
-
-def _lay_out(
-    local: Path, name: str, *, max_total_bytes: int, classes: Mapping[str, Iterable[str]]
-) -> tuple[Path, Sequence[RejectedEntry]]:
-    """Copy or extract `local` (described as `name`) into a new staging folder and check it;
-    the staging folder is deleted if anything fails."""
+    planned = planned_sources(ingest)
     staged = staging_folder("ingest")
+    rejected_rows = []
     try:
-        if local.is_dir():
-            rejected: Sequence[RejectedEntry] = copy_folder(local, staged)
-        elif skip_reason(local.name) is None and not is_archive(local):
-            shutil.copy2(local, staged / local.name)  # a single image is a (tiny) dataset too
-            rejected = ()
-        else:
-            report = safe_extract(local, staged, max_total_bytes=max_total_bytes, name=name)
-            rejected = report.rejected
-        _check_labelled(staged, classes, name, len(rejected))
+        for folder, source, sha256 in planned:
+            lay_out = partial(
+                _lay_out,
+                target=staged / folder,
+                max_total_bytes=int(ingest["max_uncompressed_bytes"]) - _bytes_under(staged),
+                classes=classes,
+                every_class=len(planned) == 1,
+            )
+            rejected = fetch_source(
+                source, sha256=sha256, cache_dir=download_cache_dir(), limits=limits, use=lay_out
+            )
+            rejected_rows += [(redact_url(source), entry.name, entry.reason) for entry in rejected]
+        if len(planned) > 1:
+            names = ", ".join(redact_url(source) for _, source, _ in planned)
+            _check_labelled(
+                staged,
+                classes,
+                f"The sources together ({names})",
+                every_class=True,
+                rejected=len(rejected_rows),
+            )
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return staged, rejected
+    if rejected_rows:
+        logger.warning(
+            "Rejected %d source entries (never written; see the inventory)", len(rejected_rows)
+        )
+    return staged, pd.DataFrame(rejected_rows, columns=["source", "original_path", "reason"])
+
+
+def _bytes_under(folder: Path) -> int:
+    """Bytes of the files laid out so far: what the sources before this one used of the cap."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _lay_out(
+    local: Path,
+    name: str,
+    *,
+    target: Path,
+    max_total_bytes: int,
+    classes: Mapping[str, Iterable[str]],
+    every_class: bool,
+) -> Sequence[RejectedEntry]:
+    """Copy or extract `local` (described as `name`) into `target` (created) and check it; what
+    was written is deleted if anything fails."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        if local.is_dir():
+            rejected: Sequence[RejectedEntry] = copy_folder(local, target)
+        elif skip_reason(local.name) is None and not is_archive(local):
+            shutil.copy2(local, target / local.name)  # a single image is a (tiny) dataset too
+            rejected = ()
+        else:
+            report = safe_extract(local, target, max_total_bytes=max_total_bytes, name=name)
+            rejected = report.rejected
+        _check_labelled(target, classes, name, every_class=every_class, rejected=len(rejected))
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return rejected
 
 
 def _check_labelled(
-    staged: Path, classes: Mapping[str, Iterable[str]], name: str, rejected: int
+    staged: Path,
+    classes: Mapping[str, Iterable[str]],
+    name: str,
+    *,
+    every_class: bool,
+    rejected: int = 0,
 ) -> None:
-    """Raise SourceError unless `staged` holds a labelled image of every class."""
+    """Raise SourceError unless `staged` holds a labelled image of every class (`every_class`)
+    or, for one source of several (which may bring photos of one class only), of any class."""
     files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
     rows = [inventory_row(path, 0, classes) for path in files]
     found = Counter(row["label"] for row in rows if row["status"] == "candidate")
-    missing = [label for label in classes if not found[label]]
+    if every_class:
+        missing = [label for label in classes if not found[label]]
+    else:
+        missing = [] if found else list(classes)
     if not missing:
         return
     counts = ", ".join(f"{found[label]} {label}" for label in classes)
@@ -142,36 +193,56 @@ def skip_reason(relative_path: str) -> str | None:
 
 
 def inventory_row(relative_path: str, size: int, classes: Mapping[str, Iterable[str]]) -> dict:
-    """One inventory row for a file found in the source."""
+    """One inventory row for a file found in a source (its source and hash not filled in)."""
     label = label_for(relative_path, classes)
     reason = skip_reason(relative_path) or (None if label else "unlabelled")
     return {
         "original_path": relative_path,
         "raw_path": relative_path,
+        "source": None,
         "label": label,
         "status": "skipped" if reason else "candidate",
         "reason": reason,
         "bytes": size,
+        "file_sha256": None,
     }
 
 
 def build_raw_inventory(
-    raw_images: Path, rejected_entries: pd.DataFrame, classes: Mapping[str, Iterable[str]]
+    raw_images: Path,
+    rejected_entries: pd.DataFrame,
+    ingest: Mapping,
+    classes: Mapping[str, Iterable[str]],
 ) -> pd.DataFrame:
-    """List every file in `raw_images` (candidate or skipped) and every rejected entry."""
-    rows = [
-        inventory_row(path.relative_to(raw_images).as_posix(), path.stat().st_size, classes)
-        for path in sorted(raw_images.rglob("*"))
-        if path.is_file()
-    ]
+    """List every file in `raw_images` (candidate or skipped) and every rejected entry.
+
+    Each row names its source (credentials hidden) and its path inside that source; labels
+    come from that path, never from the folder a source was laid out in. Every candidate's
+    bytes are hashed (`file_sha256`): clean's cache is keyed by it, so clean never reads a
+    file it has seen before.
+    """
+    rows = []
+    for folder, source, _ in planned_sources(ingest):
+        root = raw_images / folder
+        for path in sorted(root.rglob("*")):
+            if not path.is_file():
+                continue
+            row = inventory_row(path.relative_to(root).as_posix(), path.stat().st_size, classes)
+            row["raw_path"] = path.relative_to(raw_images).as_posix()
+            row["source"] = redact_url(source)
+            if row["status"] == "candidate":
+                row["file_sha256"] = file_sha256(path)
+            rows.append(row)
     rows += [
         {
             "original_path": entry.original_path,
             "raw_path": None,
+            "source": entry.source,
             "label": None,
             "status": "rejected",
             "reason": entry.reason,
             "bytes": 0,
+            "file_sha256": None,
         }
         for entry in rejected_entries.itertuples()
     ]

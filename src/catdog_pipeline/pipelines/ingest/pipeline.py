@@ -1,4 +1,4 @@
-"""ingest: source (Drive, URL, folder or archive) -> raw_images + raw_inventory."""
+"""ingest: sources (Drive, URL, folder or archive; one or a list) -> raw_images + raw_inventory."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -16,7 +16,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 build_raw_inventory,
-                inputs=["raw_images", "rejected_archive_entries", "params:classes"],
+                inputs=[
+                    "raw_images",
+                    "rejected_archive_entries",
+                    "params:ingest",
+                    "params:classes",
+                ],
                 outputs="raw_inventory",
                 name="build_raw_inventory",
             ),
