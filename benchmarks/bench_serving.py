@@ -37,12 +37,12 @@ import httpx
 import numpy as np
 import yaml
 
-from catdog_pipeline import model_cli
+from catdog_pipeline.catalog_paths import dataset_path
 from machine import describe_machine, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
-DEFAULT_MODEL = ROOT / model_cli.DEFAULT_MODEL
+DEFAULT_MODEL = dataset_path("model", ROOT)
 CATDOG = [sys.executable, "-c", "from catdog_pipeline.cli import main; main()"]
 START_TIMEOUT_S = 300
 WARM_UP_REQUESTS = 20

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from tests.catalog import copy_catalog
 
 from catdog_pipeline.cli import cli
 from catdog_pipeline.predict_cli import expand_paths, output_columns, write_rows
@@ -154,14 +155,15 @@ def test_serve_refuses_bad_params_naming_the_key(tmp_path: Path, sections, messa
 
 
 def test_summary_gives_the_test_figures_and_where_to_look(tmp_path, make_image) -> None:
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports/metrics.json").write_text(
-        json.dumps({"accuracy": 0.98765, "log_loss": 0.04321, "n_images": 60})
-    )
-    (tmp_path / "data/06_models").mkdir(parents=True)
+    """...wherever the catalog keeps them (here every dataset is moved under `moved/`)."""
+    copy_catalog(tmp_path, moved_under="moved")
+    metrics = tmp_path / "moved/reports/metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"accuracy": 0.98765, "log_loss": 0.04321, "n_images": 60}))
+    (tmp_path / "moved/data/06_models").mkdir(parents=True)
     card = {"architecture": "transfer", "pretrained": {"backbone": "EfficientNetLite0"}}
-    (tmp_path / "data/06_models/model_card.json").write_text(json.dumps(card))
-    make_image(tmp_path / "data/01_raw/images/PetImages/Cat/7.jpg")
+    (tmp_path / "moved/data/06_models/model_card.json").write_text(json.dumps(card))
+    make_image(tmp_path / "moved/data/01_raw/images/PetImages/Cat/7.jpg")
 
     result = CliRunner().invoke(cli, ["summary", "--project", str(tmp_path)])
 
@@ -169,13 +171,20 @@ def test_summary_gives_the_test_figures_and_where_to_look(tmp_path, make_image) 
     assert (
         "transfer (EfficientNetLite0): test accuracy 0.988, log loss 0.043 on 60" in result.output
     )
-    assert "catdog predict data/01_raw/images/PetImages/Cat/7.jpg" in result.output
-    for command in ("mlflow ui", "catdog serve", "kedro viz run", "reports/report.html"):
+    assert "catdog predict moved/data/01_raw/images/PetImages/Cat/7.jpg" in result.output
+    for command in ("mlflow ui", "catdog serve", "kedro viz run", "moved/reports/report.html"):
         assert command in result.output
 
 
 def test_summary_before_any_run_says_what_to_run(tmp_path) -> None:
-    result = CliRunner().invoke(cli, ["summary", "--project", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["summary", "--project", str(copy_catalog(tmp_path))])
 
     assert result.exit_code == 0
     assert "No evaluated model yet" in result.output and "make run" in result.output
+
+
+def test_summary_outside_a_project_says_where_to_run_it(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["summary", "--project", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "run this from the project's root" in result.output

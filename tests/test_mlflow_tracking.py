@@ -27,7 +27,9 @@ import pytest
 import requests
 import yaml
 from PIL import Image
+from tests.catalog import copy_catalog
 
+from catdog_pipeline.catalog_paths import dataset_path
 from catdog_pipeline.hooks import _pipeline_tag, dvc_data_hashes, flatten_params, git_state
 from catdog_pipeline.images import encode_jpeg, prepare_image
 from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name, ui_link
@@ -101,15 +103,22 @@ def test_pipeline_tag_accumulates_the_pipelines_of_one_run() -> None:
 
 
 def test_dvc_hashes_come_from_the_file_and_dvc_lock(tmp_path: Path) -> None:
-    split = tmp_path / "data/03_primary/split.parquet"
+    """...at the paths the catalog gives (here every dataset moved under `moved/`)."""
+    copy_catalog(tmp_path, moved_under="moved")
+    (tmp_path / "elsewhere").mkdir()
+    copy_catalog(tmp_path / "elsewhere")
+    assert dvc_data_hashes(tmp_path / "elsewhere") == {}  # no split manifest yet
+
+    split = tmp_path / "moved/data/03_primary/split.parquet"
+    assert dataset_path("split_manifest", tmp_path) == split
     split.parent.mkdir(parents=True)
     split.write_bytes(b"not really parquet")
     md5 = hashlib.md5(b"not really parquet").hexdigest()
     lock = {
         "schema": "2.0",
         "stages": {
-            "clean": {"outs": [{"path": "data/02_intermediate/images", "md5": "abc.dir"}]},
-            "split": {"outs": [{"path": "data/03_primary/split.parquet", "md5": md5}]},
+            "clean": {"outs": [{"path": "moved/data/02_intermediate/images", "md5": "abc.dir"}]},
+            "split": {"outs": [{"path": "moved/data/03_primary/split.parquet", "md5": md5}]},
         },
     }
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
@@ -121,7 +130,6 @@ def test_dvc_hashes_come_from_the_file_and_dvc_lock(tmp_path: Path) -> None:
     }
     split.write_bytes(b"changed since dvc repro")
     assert dvc_data_hashes(tmp_path)["dvc.lock_matches_data"] == "false"
-    assert dvc_data_hashes(tmp_path / "nowhere") == {}
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -16,7 +16,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tests.catalog import copy_catalog
 
+from catdog_pipeline.catalog_paths import dataset_path
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 from catdog_pipeline.mlflow_ui import (
     EXPERIMENT_KIND_TAG,
@@ -38,7 +40,7 @@ def test_run_names_tell_architecture_data_and_commit_apart() -> None:
 
 
 def test_a_run_is_described_by_the_project_it_runs_in(tmp_path: Path) -> None:
-    split = tmp_path / "data/03_primary/split.parquet"
+    split = dataset_path("split_manifest", copy_catalog(tmp_path))
     split.parent.mkdir(parents=True)
     split.write_bytes(b"a split manifest")
     md5 = hashlib.md5(b"a split manifest").hexdigest()
@@ -102,7 +104,7 @@ def active_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 
 def _project(tmp_path: Path, split_bytes: bytes) -> SimpleNamespace:
     """A stand-in Kedro context: its project folder, with a split manifest, and params."""
-    split = tmp_path / "data/03_primary/split.parquet"
+    split = dataset_path("split_manifest", copy_catalog(tmp_path))
     split.parent.mkdir(parents=True, exist_ok=True)
     split.write_bytes(split_bytes)
     ui = SimpleNamespace(host="127.0.0.1", port="5000")

@@ -49,9 +49,13 @@ def __getattr__(name: str) -> Any:
 )
 def summary(project: Path) -> None:
     """The current model's test figures, and the commands to explore it."""
+    from catdog_pipeline.core.errors import MissingFileError
     from catdog_pipeline.summary import run_summary
 
-    click.echo(run_summary(project))
+    try:
+        click.echo(run_summary(project))
+    except MissingFileError as error:  # no conf/ there
+        raise click.ClickException(str(error)) from None
 
 
 @cli.command()

@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from kedro.pipeline import Pipeline
 
+from catdog_pipeline.catalog_paths import catalog_paths
+
 PARAMS_PREFIX = "params:"
 PACKAGE = "catdog_pipeline"
 # How a stage runs, not what it computes: no output changes with them, so they are no deps.
@@ -87,19 +89,6 @@ def kedro_stage_graph(pipeline: Pipeline, catalog_paths: Mapping[str, str]) -> S
 
 def _is_param(name: str) -> bool:
     return name.startswith(PARAMS_PREFIX) or name == "parameters"
-
-
-def catalog_paths(catalog_config: Mapping[str, Mapping]) -> dict[str, str]:
-    """Dataset name -> the file or folder it lives in, for every catalog entry with one."""
-    paths = {name: _location(config) for name, config in catalog_config.items()}
-    return {name: path.rstrip("/") for name, path in paths.items() if path}
-
-
-def _location(config: object) -> str | None:
-    """`filepath` or `path` of a dataset config, looking inside wrappers (kedro-mlflow's)."""
-    if not isinstance(config, Mapping):
-        return None
-    return config.get("filepath") or config.get("path") or _location(config.get("dataset"))
 
 
 def mismatches(

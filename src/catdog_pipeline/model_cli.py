@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
+from catdog_pipeline.catalog_paths import dataset_path
+from catdog_pipeline.core.errors import CatdogError
 from catdog_pipeline.core.params_schema import ParamsError, validate_sections
 
 if TYPE_CHECKING:
     from catdog_pipeline.serving.champion import ServedModel
 
-# The train stage's output: the catalog's `model` (conf/base/catalog_train.yml).
-DEFAULT_MODEL = "data/06_models/model.keras"
 DEFAULT_PARAMS = "params.yaml"
 
 model_option = click.option(
@@ -25,7 +25,7 @@ model_option = click.option(
     help="A .keras file with model_card.json beside it, or an MLflow model URI "
     "(models:/catdog@champion, models:/catdog/3, runs:/<run id>/model; the store comes "
     "from MLFLOW_TRACKING_URI, else ./mlflow.db).  [default: models:/catdog@champion when "
-    f"the registry has that alias, else {DEFAULT_MODEL}]",
+    "the registry has that alias, else the train stage's file (the catalog's `model`)]",
 )
 params_option = click.option(
     "--params",
@@ -61,11 +61,11 @@ def load_served_model(
     # ...and so would its Python notices (e.g. tf.function tracing advice): only errors pass.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from catdog_pipeline.serving.champion import default_model, served_model
-    from catdog_pipeline.serving.predictor import ModelLoadError
 
     try:
         # The evaluate stage's decision threshold, so labels agree with the reported metrics.
         threshold = float(params["evaluate"]["threshold"])
-        return served_model(model or default_model(DEFAULT_MODEL), threshold, poll_seconds)
-    except (ModelLoadError, ValueError) as exc:
+        model = model or default_model(str(dataset_path("model")))
+        return served_model(model, threshold, poll_seconds)
+    except (CatdogError, ValueError) as exc:  # ModelLoadError is a CatdogError
         raise click.ClickException(str(exc)) from exc

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import click
 
-# The catalog's `split_manifest`, `gate_set` and `promotion` (conf/base/catalog*.yml).
-SPLIT_MANIFEST = "data/03_primary/split.parquet"
-GATE_SET = "data/05_model_input/gate_set.csv"
-PROMOTION = "reports/promotion.json"
+from catdog_pipeline.catalog_paths import dataset_path
+from catdog_pipeline.core.errors import MissingFileError
 
 project_option = click.option(
     "--project",
@@ -31,29 +29,29 @@ project_option = click.option(
 def gate_set(project: Path, extend: bool, replace: bool) -> None:
     """Freeze the test split's images as the gate set every promotion is judged on.
 
-    The first run writes data/05_model_input/gate_set.csv (commit it); after that it changes
-    only on purpose: --extend or --replace.
+    The first run writes the catalog's `gate_set` (data/05_model_input/gate_set.csv; commit
+    it); after that it changes only on purpose: --extend or --replace.
     """
     import pandas as pd
 
     from catdog_pipeline.pipelines.promote.gate import freeze_gate_set
 
-    split_path, gate_path = project / SPLIT_MANIFEST, project / GATE_SET
     if extend and replace:
         raise click.UsageError("--extend or --replace, not both")
+    split_path, gate_path = _path("split_manifest", project), _path("gate_set", project)
     if not split_path.is_file():
-        raise click.ClickException(f"No {SPLIT_MANIFEST}: run the split stage first.")
+        raise click.ClickException(f"No {split_path}: run the split stage first.")
     existing = pd.read_csv(gate_path) if gate_path.is_file() and not replace else None
     if existing is not None and not extend:
         raise click.ClickException(
-            f"{GATE_SET} holds {len(existing)} images already: it changes only on purpose "
+            f"{gate_path} holds {len(existing)} images already: it changes only on purpose "
             "(--extend adds the current test images, --replace starts over)."
         )
     frozen = freeze_gate_set(pd.read_parquet(split_path), existing)
     gate_path.parent.mkdir(parents=True, exist_ok=True)
     frozen.to_csv(gate_path, index=False)
     added = len(frozen) - (0 if existing is None else len(existing))
-    click.echo(f"{GATE_SET}: {len(frozen)} images ({added} added). Commit it.")
+    click.echo(f"{gate_path}: {len(frozen)} images ({added} added). Commit it.")
 
 
 @click.command()
@@ -63,22 +61,30 @@ def promote(project: Path, history: bool) -> None:
     """Judge the newest model against catdog@champion on the gate set (the promote stage).
 
     Runs `kedro run --pipeline promote` (the store is MLFLOW_TRACKING_URI, or mlflow.db), then
-    prints the decision from reports/promotion.json.
+    prints the decision from the catalog's `promotion` (reports/promotion.json).
     """
     if history:
         _print_history()
         return
+    record_path = _path("promotion", project)
     command = [sys.executable, "-m", "kedro", "run", "--pipeline", "promote"]
     done = subprocess.run(command, cwd=project, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if done.returncode != 0:
         raise click.ClickException("the promote pipeline failed (its log is above)")
-    record = json.loads((project / PROMOTION).read_text())
+    record = json.loads(record_path.read_text())
     champion = record["champion"]
     click.echo(
         f"{record['decision']}: challenger v{record['challenger']['version']}"
         + (f" vs champion v{champion['version']}" if champion else "")
         + f" - {record['reason']}"
     )
+
+
+def _path(dataset: str, project: Path) -> Path:
+    try:
+        return dataset_path(dataset, project)
+    except MissingFileError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _print_history() -> None:

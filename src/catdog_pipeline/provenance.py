@@ -9,11 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from catdog_pipeline.catalog_paths import project_catalog_paths
+
 logger = logging.getLogger(__name__)
 
-# The training data as dvc.yaml tracks it (the same paths as conf/base/catalog.yml).
-SPLIT_MANIFEST_PATH = "data/03_primary/split.parquet"
-CLEAN_IMAGES_PATH = "data/02_intermediate/images"
 # Files the pipeline itself rewrites: changes there do not make the code differ from the commit.
 GIT_OUTPUT_PATHSPECS = (":(exclude)dvc.lock", ":(exclude)reports", ":(exclude,glob)**/.gitignore")
 
@@ -47,19 +46,21 @@ def dvc_data_hashes(project: Path) -> dict[str, str]:
     split_md5 = split_manifest_md5(project)
     if split_md5 is None:
         return {}
+    # The catalog's paths are the ones dvc.yaml tracks (`catdog check` keeps them in step).
+    paths = project_catalog_paths(project)
     locked = _locked_out_hashes(project / "dvc.lock")
     tags = {
         "dvc.split_manifest.md5": split_md5,
-        "dvc.lock_matches_data": str(locked.get(SPLIT_MANIFEST_PATH) == split_md5).lower(),
+        "dvc.lock_matches_data": str(locked.get(paths["split_manifest"]) == split_md5).lower(),
     }
-    if CLEAN_IMAGES_PATH in locked:
-        tags["dvc.clean_images.md5"] = locked[CLEAN_IMAGES_PATH]
+    if paths["clean_images"] in locked:
+        tags["dvc.clean_images.md5"] = locked[paths["clean_images"]]
     return tags
 
 
 def split_manifest_md5(project: Path) -> str | None:
     """The MD5 of the split manifest (DVC's hash of that file), or None while there is none."""
-    split_file = project / SPLIT_MANIFEST_PATH
+    split_file = project / project_catalog_paths(project)["split_manifest"]
     return hashlib.md5(split_file.read_bytes()).hexdigest() if split_file.is_file() else None
 
 

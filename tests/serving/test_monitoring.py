@@ -14,13 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from catdog_pipeline.serving.app import create_app
 from catdog_pipeline.serving.capture import UNLABELLED, UncertainCapture
-from catdog_pipeline.serving.monitoring import (
-    DriftWindow,
-    Reference,
-    ServiceMonitor,
-    monitor_from_params,
-    reference_from_predictions,
-)
+from catdog_pipeline.serving.drift import DriftWindow, Reference, reference_from_predictions
+from catdog_pipeline.serving.monitoring import ServiceMonitor, monitor_from_params
 
 # The tiny model: red is a dog (P ~0.9), blue a cat, grey a coin toss (P ~0.5).
 GREY = (128, 128, 128)

@@ -3,9 +3,8 @@
 Each app gets its own `CollectorRegistry`, so several apps in one process (tests, a reload)
 never share or clash over a metric. Requests are counted by an ASGI middleware outside every
 other one, so a 413 from the body limit is counted like any other answer; the `error` code of
-a 4xx JSON answer becomes the refusal reason. The drift signal compares the last
-`serve.drift_window` predictions with the evaluation set's predictions
-(data/07_model_output/test_predictions.parquet, evaluate's per-image output).
+a 4xx JSON answer becomes the refusal reason. The drift signal (drift.py) compares the last
+`serve.drift_window` predictions with the evaluation set's.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import prometheus_client as prometheus
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.serving.capture import UncertainCapture
+from catdog_pipeline.serving.drift import DriftWindow, Reference, load_reference
 
 # Paths reported as themselves; any other (static files, docs, typos) is `other`, so a
 # scanner cannot create one time series per URL it tries.
@@ -34,60 +31,6 @@ KNOWN_PATHS = frozenset({"/", "/predict", "/health", "/metrics", "/reload"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 ERROR_BODY_LIMIT = 4096  # bytes of an error answer read for its `error` code
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The evaluation set's share of uncertain predictions and of each predicted class."""
-
-    uncertain_share: float
-    class_share: Mapping[str, float]
-
-
-def reference_from_predictions(
-    predictions: Any, positive_class: str, uncertain_below: float
-) -> Reference:
-    """A Reference from evaluate's test predictions (columns `probability` = P(positive
-    class) and `predicted`), with each image's confidence taken as the service reports it."""
-    p_positive = predictions["probability"].to_numpy(dtype=float)
-    is_positive = (predictions["predicted"] == positive_class).to_numpy()
-    confidence = np.where(is_positive, p_positive, 1.0 - p_positive)
-    if len(confidence) == 0:
-        raise InputError("the reference predictions are empty")
-    counts = Counter(str(label) for label in predictions["predicted"])
-    return Reference(
-        uncertain_share=float(np.mean(confidence < uncertain_below)),
-        class_share={label: n / len(confidence) for label, n in counts.items()},
-    )
-
-
-class DriftWindow:
-    """The last `size` predictions: their share of uncertain ones and of each label."""
-
-    def __init__(self, size: int, classes: Sequence[str]) -> None:
-        self._items: deque[tuple[str, bool]] = deque(maxlen=size)
-        self._labels = Counter({label: 0 for label in classes})
-        self._uncertain = 0
-
-    def add(self, label: str, uncertain: bool) -> None:
-        """Record one prediction, forgetting the oldest once the window is full."""
-        if len(self._items) == self._items.maxlen:
-            old_label, old_uncertain = self._items.popleft()
-            self._labels[old_label] -= 1
-            self._uncertain -= old_uncertain
-        self._items.append((label, uncertain))
-        self._labels[label] += 1
-        self._uncertain += uncertain
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def uncertain_share(self) -> float:
-        return self._uncertain / len(self._items) if self._items else 0.0
-
-    def class_share(self) -> dict[str, float]:
-        total = len(self._items)
-        return {label: (n / total if total else 0.0) for label, n in self._labels.items()}
 
 
 class ServiceMonitor:
@@ -266,17 +209,6 @@ def add_monitoring(app: Any, monitor: ServiceMonitor) -> None:
     @app.get("/metrics", summary="Prometheus metrics: requests, predictions, drift, capture")
     async def metrics(_: Request) -> Response:
         return monitor.exposition()
-
-
-def load_reference(
-    path: str | None, positive_class: str, uncertain_below: float
-) -> Reference | None:
-    """The drift baseline from evaluate's test predictions (Parquet); None if no path or file."""
-    if not path or not Path(path).is_file():
-        return None
-    import pandas as pd
-
-    return reference_from_predictions(pd.read_parquet(path), positive_class, uncertain_below)
 
 
 def monitor_from_params(
