@@ -1,8 +1,8 @@
 """Headless Chromium for the browser tests, driven over the Chrome DevTools Protocol.
 
-The same conventions as tests/serving/test_upload_page.py: Debian's Chromium with a fresh
-profile, aiohttp's websocket client (already a dependency, through DVC) for the protocol, and a
-skip that says why where Chromium is missing. On top of that, every request a page makes is
+For tests/serving/test_upload_page.py and tests/test_mlflow_ui_browser.py: Debian's Chromium
+with a fresh profile, aiohttp's websocket client (already a dependency, through DVC) for the
+protocol, and a skip that says why where Chromium is missing. Every request a page makes is
 recorded, and host names other than 127.0.0.1 do not resolve: a page that needs the internet
 fails here the way it would offline, and the test can name what it tried to load. A request the
 page's own Content-Security-Policy stopped never left the browser, so it does not count.

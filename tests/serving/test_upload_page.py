@@ -1,121 +1,40 @@
 """The upload page in headless Chromium: pick or drop a photo, see it and its label.
 
-Chromium is driven over the Chrome DevTools Protocol with aiohttp's websocket client (already a
-dependency, through DVC). Skips where Chromium is not installed.
+Chromium is driven with tests/browser.py (skips only where Chromium is not installed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import shutil
-import subprocess
-import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-import aiohttp
 import pytest
+from tests.browser import DevTools, headless_chromium, needs_chromium, on_page
 
-CHROMIUM = next(
-    (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
-)
-TIMEOUT_S = 30
-
-
-class DevTools:
-    """Just enough of the DevTools Protocol: call a method, wait for its answer."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self.socket = socket
-        self.last_id = 0
-
-    async def call(self, method: str, **params) -> dict:
-        self.last_id += 1
-        await self.socket.send_json({"id": self.last_id, "method": method, "params": params})
-        while True:
-            message = json.loads((await self.socket.receive(timeout=TIMEOUT_S)).data)
-            if message.get("id") == self.last_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    async def evaluate(self, expression: str):
-        result = await self.call(
-            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    async def wait_for(self, expression: str):
-        """Poll `expression` until it is truthy; return its value."""
-        deadline = time.monotonic() + TIMEOUT_S
-        while not (value := await self.evaluate(expression)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"still false after {TIMEOUT_S} s: {expression}")
-            await asyncio.sleep(0.1)
-        return value
+pytestmark = needs_chromium
+T = TypeVar("T")
 
 
 @pytest.fixture
-def chromium(tmp_path: Path):
+def chromium(tmp_path: Path) -> Iterator[str]:
     """A headless Chromium with a fresh profile; yields its DevTools HTTP address."""
-    profile = tmp_path / "profile"
-    browser = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            "--window-size=900,900",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        # Chromium writes the port it picked into the profile folder.
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + TIMEOUT_S
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert browser.poll() is None, "Chromium exited at start-up"
-            assert time.monotonic() < deadline, "Chromium did not open DevTools in time"
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port_file.read_text().split()[0]}"
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait()
+    with headless_chromium(tmp_path / "profile") as address:
+        yield address
 
 
-async def _on_upload_page(devtools_address: str, page_url: str, steps):
-    """Open `page_url` in the browser's first tab and run `steps(devtools)` there."""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://{devtools_address}/json/list") as answer:
-            tab = next(t for t in await answer.json() if t["type"] == "page")
-        async with session.ws_connect(tab["webSocketDebuggerUrl"], max_msg_size=0) as socket:
-            devtools = DevTools(socket)
-            await devtools.call("Page.enable")
-            await devtools.call("Page.navigate", url=page_url)
-            await devtools.wait_for(
-                "document.readyState === 'complete' && !!document.getElementById('picker')"
-            )
-            return await steps(devtools)
+async def _on_upload_page(
+    devtools_address: str, page_url: str, steps: Callable[[DevTools], Awaitable[T]]
+) -> T:
+    """Open `page_url` once its picker is there, and run `steps(devtools)`."""
+
+    async def when_ready(devtools: DevTools) -> T:
+        await devtools.wait_for("!!document.getElementById('picker')")
+        return await steps(devtools)
+
+    return await on_page(devtools_address, page_url, when_ready)
 
 
 async def _result(devtools: DevTools) -> dict:
@@ -131,7 +50,7 @@ def test_a_picked_photo_is_shown_with_its_label(chromium, live_server, tmp_path,
     dog.write_bytes(photo("red", (240, 180)))
     screenshot = tmp_path / "upload-page.png"
 
-    async def pick_photo(devtools: DevTools) -> dict:
+    async def pick_photo(devtools: DevTools) -> tuple[dict, list[str]]:
         document = await devtools.call("DOM.getDocument")
         picker = await devtools.call(
             "DOM.querySelector", nodeId=document["root"]["nodeId"], selector="#picker"
@@ -140,9 +59,10 @@ def test_a_picked_photo_is_shown_with_its_label(chromium, live_server, tmp_path,
         outcome = await _result(devtools)
         shot = await devtools.call("Page.captureScreenshot", format="png")
         screenshot.write_bytes(base64.b64decode(shot["data"]))
-        return outcome
+        return outcome, await devtools.requested_off_host()
 
-    outcome = asyncio.run(_on_upload_page(chromium, f"{live_server}/", pick_photo))
+    outcome, off_host = asyncio.run(_on_upload_page(chromium, f"{live_server}/", pick_photo))
+    assert off_host == [], "the page works offline: it loads nothing beyond the service"
     assert outcome["state"] == "done", outcome["text"]
     assert outcome["label"] == "dog"
     assert outcome["text"].startswith("dog (")
