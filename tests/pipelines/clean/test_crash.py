@@ -28,10 +28,11 @@ CLEAN_RUN = textwrap.dedent(
     names = sorted(p.name for p in raw.iterdir())
     inventory = pd.DataFrame(
         {"original_path": names, "raw_path": names, "label": "cat", "status": "candidate",
-         "reason": None, "bytes": 1}
+         "reason": None, "bytes": 1, "file_sha256": None}
     )
     image = {"size": [64, 64], "resize_mode": "pad", "max_pixels": 10**8}
-    clean = {"min_side": 8, "near_duplicate_distance": 4, "jpeg_quality": 95, "workers": 2}
+    clean = {"min_side": 8, "near_duplicate_distance": 4, "jpeg_quality": 95, "workers": 2,
+             "executor": "processes", "dask_scheduler": None}
     normalize_images(raw, inventory, image, clean)
     """
 )

@@ -14,7 +14,14 @@ from catdog_pipeline.pipelines.ingest.nodes import inventory_row
 
 CLASSES = {"cat": ["cats"], "dog": ["dogs"]}
 IMAGE = {"size": [32, 32], "resize_mode": "pad", "max_pixels": 1_000_000}
-CLEAN = {"min_side": 16, "near_duplicate_distance": 4, "jpeg_quality": 95, "workers": 1}
+CLEAN = {
+    "min_side": 16,
+    "near_duplicate_distance": 4,
+    "jpeg_quality": 95,
+    "workers": 1,
+    "executor": "processes",
+    "dask_scheduler": None,
+}
 
 
 def inventory_of(folder: Path) -> pd.DataFrame:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
+from .cache import CleanCache
 from .duplicates import group_ids, near_duplicate_pairs, pairs_of_equal
-from .normalize import NormalizeSettings, exit_with, normalize_file
+from .executors import map_files
+from .normalize import NormalizeSettings, normalize_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +34,6 @@ DECODED_COLUMNS = {
     "decode_warnings": "string",
 }
 CLASS_STATUSES = ("kept", "quarantined", "duplicate", "conflict")
-CHUNK = 32  # files per task sent to a worker: amortises inter-process overhead
 
 
 def normalize_settings(output_dir: Path, image: Mapping, clean: Mapping) -> NormalizeSettings:
@@ -51,7 +48,7 @@ def normalize_settings(output_dir: Path, image: Mapping, clean: Mapping) -> Norm
     if not 1 <= int(clean["jpeg_quality"]) <= 100:
         raise InputError(f"clean.jpeg_quality must be 1..100, got {clean['jpeg_quality']}")
     return NormalizeSettings(
-        output_dir=str(output_dir),
+        output_dir=str(Path(output_dir).absolute()),  # as every worker, on any host, sees it
         size=size,
         resize_mode=image["resize_mode"],
         max_pixels=int(image["max_pixels"]),
@@ -63,25 +60,51 @@ def normalize_settings(output_dir: Path, image: Mapping, clean: Mapping) -> Norm
 def normalize_images(
     raw_images: Path, raw_inventory: pd.DataFrame, image: Mapping, clean: Mapping
 ) -> tuple[Path, pd.DataFrame]:
-    """Decode every candidate in a process pool; write the usable ones as clean JPEGs.
+    """Decode every new candidate on `clean.executor`; write the usable ones as clean JPEGs.
 
-    Returns the staging folder of clean images (saved as `clean_images`) and the inventory
-    with each candidate's outcome: status `decoded` or `quarantined` (with its reason),
-    original size, mode and format, pixel and perceptual hashes, and clean image path.
+    A candidate whose content (`file_sha256`) was cleaned before with the same settings comes
+    from the cache (`cache.py`) without being read; only the others are decoded, and their
+    results are cached. Returns the staging folder of clean images (saved as `clean_images`)
+    and the inventory with each candidate's outcome: status `decoded` or `quarantined` (with
+    its reason), original size, mode and format, pixel and perceptual hashes, clean image path.
     """
     staged = staging_folder("clean")
     settings = normalize_settings(staged, image, clean)
     candidates = raw_inventory.index[raw_inventory["status"] == "candidate"]
-    files = [str(raw_images / path) for path in raw_inventory.loc[candidates, "raw_path"]]
-    outcomes = pd.DataFrame(
-        list(_normalize_all(files, settings, workers=int(clean["workers"]))), index=candidates
-    ).reindex(columns=["status", "reason", *DECODED_COLUMNS])
-    if not (outcomes["status"] == "decoded").any():
+    digests = raw_inventory.loc[candidates, "file_sha256"]
+    cache = CleanCache(settings)
+    outcomes = {
+        index: fields
+        for index, digest in digests.items()
+        if not pd.isna(digest) and (fields := cache.load(digest, staged)) is not None
+    }
+    new = [index for index in candidates if index not in outcomes]
+    _log_cache_use(len(outcomes), len(new), cache)
+    files = [str(raw_images.absolute() / path) for path in raw_inventory.loc[new, "raw_path"]]
+    decoded = map_files(partial(normalize_file, settings=settings), files, clean)
+    for index, fields in zip(new, decoded, strict=True):
+        if not pd.isna(digests[index]):
+            cache.store(digests[index], fields, staged)
+        outcomes[index] = fields
+    frame = pd.DataFrame([outcomes[index] for index in candidates], index=candidates)
+    frame = frame.reindex(columns=["status", "reason", *DECODED_COLUMNS])
+    if not (frame["status"] == "decoded").any():
         shutil.rmtree(staged, ignore_errors=True)
-        raise InputError(no_usable_images(raw_images, outcomes))
-    inspected = raw_inventory.join(outcomes[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
-    inspected.loc[candidates, ["status", "reason"]] = outcomes[["status", "reason"]]
+        raise InputError(no_usable_images(raw_images, frame))
+    inspected = raw_inventory.join(frame[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
+    inspected.loc[candidates, ["status", "reason"]] = frame[["status", "reason"]]
     return staged, inspected
+
+
+def _log_cache_use(cached: int, new: int, cache: CleanCache) -> None:
+    damaged = f"; {cache.damaged} damaged entries ignored" if cache.damaged else ""
+    logger.info(
+        "Clean: %d candidates from the cache (%s), %d to decode%s",
+        cached,
+        cache.folder,
+        new,
+        damaged,
+    )
 
 
 def no_usable_images(raw_images: Path, outcomes: pd.DataFrame) -> str:
@@ -96,24 +119,6 @@ def no_usable_images(raw_images: Path, outcomes: pd.DataFrame) -> str:
         f"No usable images in {raw_images}: {found}. Point params.yaml ingest.source at "
         f"{formats} photos; the clean stage's previous output is kept."
     )
-
-
-def _normalize_all(
-    files: Sequence[str], settings: NormalizeSettings, workers: int
-) -> Iterator[dict]:
-    work = partial(normalize_file, settings=settings)
-    workers = workers or os.cpu_count() or 1
-    progress = {"total": len(files), "desc": "clean", "unit": "img", "mininterval": 1.0}
-    if workers == 1 or len(files) < 2 * CHUNK:
-        yield from tqdm(map(work, files), **progress)
-        return
-    # forkserver: workers never inherit a parent that may already hold TensorFlow's threads.
-    # exit_with: a killed run takes its workers with it (they would wait for work forever).
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
-    ) as pool:
-        yield from tqdm(pool.map(work, files, chunksize=CHUNK), **progress)
 
 
 def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
@@ -148,7 +153,7 @@ def _resolve_group(members: pd.DataFrame) -> pd.DataFrame:
     if members["label"].nunique() > 1:
         return pd.DataFrame({"status": "conflict", "reason": "label_conflict"}, members.index)
     pixels = (members["width"] * members["height"]).astype("int64")
-    ranked = members.assign(pixels=-pixels).sort_values(["pixels", "original_path"])
+    ranked = members.assign(pixels=-pixels).sort_values(["pixels", "original_path", "raw_path"])
     keeper = ranked.iloc[0]
     same_pixels = members["pixel_sha256"] == keeper["pixel_sha256"]
     outcome = pd.DataFrame(

@@ -66,9 +66,9 @@ def _normalize(raw_file: str, settings: NormalizeSettings) -> dict:
     rgb = to_rgb(image)
     pixels = np.asarray(rgb)
     digest = hashlib.sha256(f"{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
-    image_path = f"{digest[:2]}/{digest}.jpg"
+    image_path = image_path_of(digest)
     clean = fit_to_size(rgb, settings.size, settings.resize_mode)
-    _write_once(Path(settings.output_dir) / image_path, encode_jpeg(clean, settings.jpeg_quality))
+    write_once(Path(settings.output_dir) / image_path, encode_jpeg(clean, settings.jpeg_quality))
     return {
         "status": "decoded",
         "reason": None,
@@ -107,12 +107,22 @@ def _wait_for_exit(owner: int, handle: int | None) -> None:
     os._exit(1)
 
 
-def _write_once(target: Path, data: bytes) -> None:
-    """Write atomically; identical pixels give an identical file, so an existing one is kept."""
-    if target.exists():
+def image_path_of(pixel_sha256: str) -> str:
+    """Where the clean image of these pixels goes under clean_images: named by their hash."""
+    return f"{pixel_sha256[:2]}/{pixel_sha256}.jpg"
+
+
+def write_once(target: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write atomically. Identical pixels give an identical file, so an existing one is kept,
+    unless `replace`."""
+    if target.exists() and not replace:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    os.replace(temporary, target)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,171 @@
+"""Clean's cache: a new source costs only its own files; the output is the same as a full clean."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from catdog_pipeline.pipelines.clean import nodes
+
+from .conftest import IMAGE, clean, folder_bytes
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The raw files clean's per-file function is called on (one worker: in this process)."""
+    calls: list[str] = []
+    real = nodes.normalize_file
+
+    def counting(raw_file: str, settings):
+        calls.append(Path(raw_file).name)
+        return real(raw_file, settings)
+
+    monkeypatch.setattr(nodes, "normalize_file", counting)
+    return calls
+
+
+@pytest.fixture
+def base(tmp_path: Path, make_image) -> Path:
+    folder = tmp_path / "base"
+    for seed in range(6):
+        make_image(folder / f"{'cats' if seed % 2 else 'dogs'}/b{seed}.jpg", seed=seed)
+    (folder / "dogs/broken.jpg").write_bytes(b"not a photo")
+    return folder
+
+
+@pytest.fixture
+def increment(tmp_path: Path, base: Path, make_image) -> Path:
+    """New photos, plus old ones again: a byte copy, a PNG of the same pixels, and a re-encode
+    under the other label."""
+    folder = tmp_path / "increment"
+    for seed in (10, 11):
+        make_image(folder / f"cats/n{seed}.jpg", seed=seed)
+    (folder / "dogs").mkdir()
+    shutil.copyfile(base / "dogs/b0.jpg", folder / "dogs/b0.jpg")  # same path and bytes
+    Image.open(base / "cats/b1.jpg").save(folder / "cats/b1-again.png")
+    Image.open(base / "cats/b3.jpg").save(folder / "dogs/b3-relabelled.jpg", quality=70)
+    return folder
+
+
+def test_a_second_source_decodes_only_its_new_files(base, increment, ingested, decodes) -> None:
+    clean(*ingested(base))
+    assert sorted(decodes) == [
+        "b0.jpg",
+        "b1.jpg",
+        "b2.jpg",
+        "b3.jpg",
+        "b4.jpg",
+        "b5.jpg",
+        "broken.jpg",
+    ]
+
+    decodes.clear()
+    raw, inventory = ingested([base, increment])
+    staged, manifest = clean(raw, inventory)
+
+    # The byte copy of b0.jpg has a known content: only the increment's new bytes are decoded.
+    assert sorted(decodes) == ["b1-again.png", "b3-relabelled.jpg", "n10.jpg", "n11.jpg"]
+    assert manifest["source"].nunique() == 2
+
+
+def test_cached_clean_is_bit_identical_to_a_full_clean(
+    base, increment, ingested, decodes, monkeypatch, tmp_path
+) -> None:
+    clean(*ingested(base))
+    raw, inventory = ingested([base, increment])
+    incremental_images, incremental = clean(raw, inventory)
+
+    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "empty-cache"))
+    decodes.clear()
+    full_images, full = clean(raw, inventory)
+
+    assert len(decodes) == len(inventory.query("status == 'candidate'"))
+    pd.testing.assert_frame_equal(incremental, full)
+    assert folder_bytes(incremental_images) == folder_bytes(full_images)
+
+
+def test_duplicates_and_conflicts_across_sources_are_caught(base, increment, ingested) -> None:
+    clean(*ingested(base))
+    _, manifest = clean(*ingested([base, increment]))
+
+    rows = manifest.set_index(["source", "original_path"])
+    new, old = str(increment), str(base)
+    for pair in [
+        [(old, "dogs/b0.jpg"), (new, "dogs/b0.jpg")],  # the same file in both sources
+        [(old, "cats/b1.jpg"), (new, "cats/b1-again.png")],  # the same pixels
+    ]:
+        assert sorted(rows.loc[pair, "status"]) == ["duplicate", "kept"]
+        assert rows.loc[pair, "reason"].dropna().tolist() == ["exact_duplicate"]
+    # the same photo as a cat in the base and a dog in the increment: both dropped
+    conflict = [(old, "cats/b3.jpg"), (new, "dogs/b3-relabelled.jpg")]
+    assert rows.loc[conflict, "status"].tolist() == ["conflict", "conflict"]
+
+
+@pytest.mark.parametrize(
+    ("image", "clean_params", "decoded_again"),
+    [
+        ({**IMAGE, "size": [24, 24]}, {}, 7),
+        ({**IMAGE, "resize_mode": "center_crop"}, {}, 7),
+        (IMAGE, {"jpeg_quality": 80}, 7),
+        (IMAGE, {"min_side": 20}, 7),
+        (IMAGE, {"near_duplicate_distance": 0}, 0),  # decided afresh over the whole set anyway
+    ],
+    ids=["size", "resize_mode", "jpeg_quality", "min_side", "near_duplicate_distance"],
+)
+def test_a_cleaning_param_change_re_cleans_what_it_affects(
+    base, ingested, decodes, image, clean_params, decoded_again, monkeypatch, tmp_path
+) -> None:
+    raw, inventory = ingested(base)
+    clean(raw, inventory)
+    decodes.clear()
+
+    staged, manifest = clean(raw, inventory, image, **clean_params)
+
+    assert len(decodes) == decoded_again
+    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "empty-cache"))
+    fresh_images, fresh = clean(raw, inventory, image, **clean_params)
+    pd.testing.assert_frame_equal(manifest, fresh)
+    assert folder_bytes(staged) == folder_bytes(fresh_images)
+
+
+def corrupt_entries(cache: Path) -> list[str]:
+    """Damage three entries in three ways; return the raw files' hashes they belong to."""
+    entries = sorted(path for path in cache.rglob("*") if path.is_file())
+    header, _, jpeg = entries[0].read_bytes().partition(b"\n")
+    entries[0].write_bytes(header + b"\n" + jpeg[:-10])  # truncated JPEG
+    entries[1].write_bytes(b"{not json")
+    header, _, jpeg = entries[2].read_bytes().partition(b"\n")
+    fields = json.loads(header)
+    if fields["fields"]["status"] == "decoded":  # a path that would write outside the output
+        fields["fields"]["image_path"] = "../../escaped.jpg"
+    else:
+        fields["key"] = "0" * 64 + ":" + fields["key"].split(":")[1]  # another file's entry
+    entries[2].write_bytes(json.dumps(fields).encode() + b"\n" + jpeg)
+    return [path.name for path in entries[:3]]
+
+
+def test_a_corrupt_cache_entry_is_recomputed_never_trusted(
+    base, ingested, decodes, monkeypatch, tmp_path
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(cache))
+    raw, inventory = ingested(base)
+    first_images, first = clean(raw, inventory)
+    damaged = corrupt_entries(cache)
+    decodes.clear()
+
+    again_images, again = clean(raw, inventory)
+
+    by_hash = inventory.set_index("file_sha256")["raw_path"]
+    assert sorted(decodes) == sorted(Path(by_hash[digest]).name for digest in damaged)
+    pd.testing.assert_frame_equal(first, again)
+    assert folder_bytes(first_images) == folder_bytes(again_images)
+    assert not list(tmp_path.rglob("escaped.jpg"))
+    decodes.clear()
+    clean(raw, inventory)
+    assert decodes == [], "the damaged entries were rewritten"
