@@ -16,6 +16,7 @@ import click
 from catdog_pipeline import __version__
 from catdog_pipeline.predict_cli import predict
 from catdog_pipeline.promotion_cli import gate_set, promote
+from catdog_pipeline.review_cli import review
 from catdog_pipeline.serve_cli import serve
 
 
@@ -82,3 +83,4 @@ cli.add_command(predict)
 cli.add_command(serve)
 cli.add_command(gate_set)
 cli.add_command(promote)
+cli.add_command(review)

@@ -2,7 +2,16 @@
 
 from kedro.pipeline import Pipeline
 
-from catdog_pipeline.pipelines import clean, evaluate, ingest, promote, report, split, train
+from catdog_pipeline.pipelines import (
+    audit,
+    clean,
+    evaluate,
+    ingest,
+    promote,
+    report,
+    split,
+    train,
+)
 
 # Listed explicitly rather than with find_pipelines(): Kedro 1.7 narrows find_pipelines() to the
 # pipeline named on the command line, which would leave the composites below empty.
@@ -10,6 +19,7 @@ STAGES = {
     "ingest": ingest,
     "clean": clean,
     "split": split,
+    "audit": audit,
     "train": train,
     "evaluate": evaluate,
     "report": report,

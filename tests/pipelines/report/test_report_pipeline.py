@@ -47,4 +47,6 @@ def test_params_yaml_report_section_has_the_keys_the_nodes_read(project_root):
     assert {name for name in create_pipeline().inputs() if name.startswith("params:")} == {
         "params:report",
         "params:image.max_pixels",
+        "params:audit.suspects",
+        "params:audit.outliers",
     }

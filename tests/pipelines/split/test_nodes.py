@@ -77,7 +77,7 @@ def test_labels_outside_classes_are_refused() -> None:
 def test_data_quality_report_adds_split_counts() -> None:
     split_manifest = assign_splits(manifest(100, 50), CLASSES, SPLIT)
     summary = {"kept": 150, "per_class": {"cat": {"kept": 100}, "dog": {"kept": 50}}}
-    report = build_data_quality_report(summary, split_manifest)
+    report = build_data_quality_report(summary, split_manifest, {"decisions": 0})
     assert report["splits"]["train"] == {"cat": 80, "dog": 40}
     assert report["splits"]["test"] == {"cat": 10, "dog": 5}
     assert report["per_class"]["dog"] == {"kept": 50, "train": 40, "val": 5, "test": 5}

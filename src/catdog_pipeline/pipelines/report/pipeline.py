@@ -3,6 +3,7 @@
 from kedro.pipeline import Pipeline, node
 
 from .comparison import compare_with_previous_run
+from .label_suspects import build_label_suspects
 from .nodes import (
     build_misclassification_gallery,
     count_split_sizes,
@@ -76,6 +77,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="explain_with_gradcam",
             ),
             node(
+                build_label_suspects,
+                inputs=[
+                    "label_audit",
+                    "label_review",
+                    "clean_images",
+                    "params:audit.suspects",
+                    "params:audit.outliers",
+                    "params:report",
+                    MAX_PIXELS,
+                ],
+                outputs="report_label_suspects",
+                name="build_label_suspects",
+            ),
+            node(
                 compare_with_previous_run,
                 inputs=["evaluation_metrics", "model_card", "previous_committed_metrics"],
                 outputs="report_comparison",
@@ -90,6 +105,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "report_charts",
                     "report_misclassified",
                     "report_gradcam",
+                    "report_label_suspects",
                     "report_comparison",
                     "model_card",
                 ],
@@ -102,6 +118,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "report_data_quality_section",
                     "report_split_sizes",
                     "evaluation_metrics",
+                    "report_label_suspects",
                     "report_comparison",
                     "model_card",
                 ],

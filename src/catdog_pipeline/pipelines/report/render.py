@@ -17,6 +17,7 @@ def render_html_report(
     charts: Mapping[str, bytes],
     misclassified: Mapping[str, Any],
     gradcam: Mapping[str, Any],
+    label_suspects: Mapping[str, Any],
     comparison: Mapping[str, Any],
     model_card: Mapping[str, Any],
 ) -> str:
@@ -32,6 +33,7 @@ def render_html_report(
         charts={name: data_uri(png, "image/png") for name, png in charts.items()},
         misclassified=misclassified,
         gradcam=gradcam,
+        label_suspects=label_suspects,
         comparison=comparison,
         model_card=model_card,
     )
@@ -41,6 +43,7 @@ def render_markdown_report(
     data_quality_section: Mapping[str, Any],
     split_sizes: Mapping[str, Any],
     evaluation_metrics: Mapping[str, Any],
+    label_suspects: Mapping[str, Any],
     comparison: Mapping[str, Any],
     model_card: Mapping[str, Any],
 ) -> str:
@@ -53,6 +56,7 @@ def render_markdown_report(
         splits=split_sizes,
         metrics=evaluation_metrics,
         headline=SCALAR_METRICS,
+        label_suspects=label_suspects,
         comparison=comparison,
         deltas={row["name"]: row for row in comparison["rows"]},
         model_card=model_card,

@@ -59,8 +59,11 @@ def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping
     return result.reset_index(drop=True).astype({"label_index": "int64", "group": "int64"})
 
 
-def build_data_quality_report(clean_summary: Mapping, split_manifest: pd.DataFrame) -> dict:
-    """The cleaning counts plus images per split and class: reports/data_quality.json."""
+def build_data_quality_report(
+    clean_summary: Mapping, split_manifest: pd.DataFrame, label_review: Mapping[str, int]
+) -> dict:
+    """The cleaning counts, what the label review changed, and images per split and class:
+    reports/data_quality.json."""
     counts = split_manifest.groupby(["split", "label"]).size()
     splits = {
         name: {str(label): int(n) for label, n in counts.get(name, pd.Series()).items()}
@@ -70,4 +73,9 @@ def build_data_quality_report(clean_summary: Mapping, split_manifest: pd.DataFra
         label: {**figures, **{name: splits[name].get(label, 0) for name in SPLITS}}
         for label, figures in clean_summary["per_class"].items()
     }
-    return {**clean_summary, "per_class": per_class, "splits": splits}
+    return {
+        **clean_summary,
+        "per_class": per_class,
+        "label_review": dict(label_review),
+        "splits": splits,
+    }
