@@ -94,7 +94,7 @@ class CleanCache:
             self.damaged += 1
             return None
         if fields["status"] == "decoded":
-            write_once(output_dir / fields["image_path"], jpeg)
+            _place(output_dir / fields["image_path"], jpeg)
         return fields
 
     def store(self, file_sha256: str, fields: dict[str, Any], output_dir: Path) -> None:
@@ -144,6 +144,21 @@ class CleanCache:
             if not jpeg:
                 raise ValueError("no JPEG")
         return fields, jpeg
+
+
+def _place(target: Path, jpeg: bytes) -> None:
+    """Put a cached clean JPEG into this run's own staging folder. Nothing reads that folder
+    before it is saved whole, so no temporary name is needed; a file already there holds the
+    same pixels (the name is their hash)."""
+    try:
+        out = target.open("xb")
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = target.open("xb")
+    except FileExistsError:
+        return
+    with out:
+        out.write(jpeg)
 
 
 def _file_sha256(path: str | None) -> str:

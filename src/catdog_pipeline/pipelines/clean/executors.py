@@ -32,6 +32,8 @@ def map_files(work: Work, files: Sequence[str], clean: Mapping) -> Iterator[dict
     `dask`: the dask.distributed scheduler at `clean.dask_scheduler`, or (null) a local cluster
     of `clean.workers` single-threaded worker processes, closed afterwards.
     """
+    if not files:  # everything came from the cache: no pool, no cluster to start
+        return
     workers = int(clean["workers"]) or os.cpu_count() or 1
     on_dask = clean["executor"] == "dask"
     desc = "clean (dask)" if on_dask else "clean"
@@ -96,13 +98,13 @@ def _check_single_threaded(client, scheduler: str | None) -> None:
     if not threads:
         raise InputError(
             f"The Dask scheduler at {scheduler} has no workers: start some "
-            f"(`dask worker {scheduler} --nworkers auto --nthreads 1`) and run again."
+            f"(`dask worker {scheduler} --nworkers $(nproc) --nthreads 1`) and run again."
         )
     if max(threads.values()) > 1:
         raise InputError(
             f"The Dask workers of {scheduler} run {max(threads.values())} threads each; clean "
             "needs one thread per worker process (PIL's warnings are recorded per process). "
-            f"Start them with `dask worker {scheduler} --nworkers auto --nthreads 1`."
+            f"Start them with `dask worker {scheduler} --nworkers $(nproc) --nthreads 1`."
         )
 
 
