@@ -16,7 +16,7 @@ from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
 from .cache import CleanCache
-from .duplicates import group_ids, near_duplicate_pairs, pairs_of_equal
+from .duplicates import duplicate_groups, resolve_groups
 from .executors import map_files
 from .normalize import NormalizeSettings, normalize_file
 
@@ -133,38 +133,16 @@ def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
     decoded = manifest.index[manifest["status"] == "decoded"]
     manifest.loc[decoded, "status"] = "kept"
     frame = manifest.loc[decoded]
-    pairs = np.concatenate(
-        [
-            pairs_of_equal(frame["pixel_sha256"].tolist()),
-            near_duplicate_pairs(frame["phash"].tolist(), int(clean["near_duplicate_distance"])),
-        ]
+    components = duplicate_groups(
+        frame["pixel_sha256"], frame["phash"], int(clean["near_duplicate_distance"])
     )
-    components = group_ids(len(frame), pairs)
     shared = np.bincount(components)[components] > 1
     manifest.loc[decoded[shared], "duplicate_group"] = pd.factorize(components[shared])[0]
-    for _, members in manifest.loc[decoded[shared]].groupby("duplicate_group"):
-        manifest.loc[members.index, ["status", "reason"]] = _resolve_group(members)
+    if shared.any():
+        members = manifest.loc[decoded[shared]]
+        manifest.loc[members.index, ["status", "reason"]] = resolve_groups(members)
     manifest["duplicate_group"] = manifest["duplicate_group"].astype("int64")
     return manifest
-
-
-def _resolve_group(members: pd.DataFrame) -> pd.DataFrame:
-    """Status and reason for each member of one duplicate group."""
-    if members["label"].nunique() > 1:
-        return pd.DataFrame({"status": "conflict", "reason": "label_conflict"}, members.index)
-    pixels = (members["width"] * members["height"]).astype("int64")
-    ranked = members.assign(pixels=-pixels).sort_values(["pixels", "original_path", "raw_path"])
-    keeper = ranked.iloc[0]
-    same_pixels = members["pixel_sha256"] == keeper["pixel_sha256"]
-    outcome = pd.DataFrame(
-        {
-            "status": "duplicate",
-            "reason": np.where(same_pixels, "exact_duplicate", "near_duplicate"),
-        },
-        members.index,
-    )
-    outcome.loc[keeper.name] = ("kept", None)
-    return outcome
 
 
 def summarize_cleaning(image_manifest: pd.DataFrame) -> dict:
