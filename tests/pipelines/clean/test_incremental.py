@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from catdog_pipeline.pipelines.clean import nodes
+from catdog_pipeline.pipelines.clean import incremental
 
 from .conftest import IMAGE, clean, folder_bytes
 
@@ -19,13 +19,13 @@ from .conftest import IMAGE, clean, folder_bytes
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The raw files clean's per-file function is called on (one worker: in this process)."""
     calls: list[str] = []
-    real = nodes.normalize_file
+    real = incremental.normalize_file
 
     def counting(raw_file: str, settings):
         calls.append(Path(raw_file).name)
         return real(raw_file, settings)
 
-    monkeypatch.setattr(nodes, "normalize_file", counting)
+    monkeypatch.setattr(incremental, "normalize_file", counting)
     return calls
 
 
@@ -78,15 +78,15 @@ def test_cached_clean_is_bit_identical_to_a_full_clean(
 ) -> None:
     clean(*ingested(base))
     raw, inventory = ingested([base, increment])
-    incremental_images, incremental = clean(raw, inventory)
+    added_images, added = clean(raw, inventory)
 
     monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "empty-cache"))
     decodes.clear()
     full_images, full = clean(raw, inventory)
 
     assert len(decodes) == len(inventory.query("status == 'candidate'"))
-    pd.testing.assert_frame_equal(incremental, full)
-    assert folder_bytes(incremental_images) == folder_bytes(full_images)
+    pd.testing.assert_frame_equal(added, full)
+    assert folder_bytes(added_images) == folder_bytes(full_images)
 
 
 def test_duplicates_and_conflicts_across_sources_are_caught(base, increment, ingested) -> None:

@@ -76,8 +76,11 @@ class CleanCache:
         self.fingerprint = settings_fingerprint(settings)
         root = root or Path(os.environ.get(CACHE_ENV) or DEFAULT_ROOT)
         self.folder = root / self.fingerprint[:16]
-        self.damaged = 0
         self._writable = True
+
+    def holds(self, file_sha256: str) -> bool:
+        """Whether there is an entry for this content (sound or not: `load` tells)."""
+        return self._entry(file_sha256).is_file()
 
     def load(self, file_sha256: str, output_dir: Path) -> dict[str, Any] | None:
         """The cached fields of the file with this content, its clean JPEG written into
@@ -91,7 +94,6 @@ class CleanCache:
         try:
             fields, jpeg = self._parse(data, file_sha256)
         except (ValueError, TypeError, KeyError, AttributeError):
-            self.damaged += 1
             return None
         if fields["status"] == "decoded":
             _place(output_dir / fields["image_path"], jpeg)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,9 @@ from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
-from .cache import CleanCache
 from .duplicates import duplicate_groups, resolve_groups
-from .executors import map_files
-from .normalize import NormalizeSettings, normalize_file
+from .incremental import clean_results
+from .normalize import NormalizeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +69,7 @@ def normalize_images(
     staged = staging_folder("clean")
     settings = normalize_settings(staged, image, clean)
     candidates = raw_inventory.index[raw_inventory["status"] == "candidate"]
-    digests = raw_inventory.loc[candidates, "file_sha256"]
-    cache = CleanCache(settings)
-    outcomes = {
-        index: fields
-        for index, digest in digests.items()
-        if not pd.isna(digest) and (fields := cache.load(digest, staged)) is not None
-    }
-    new = [index for index in candidates if index not in outcomes]
-    _log_cache_use(len(outcomes), len(new), cache)
-    files = [str(raw_images.absolute() / path) for path in raw_inventory.loc[new, "raw_path"]]
-    decoded = map_files(partial(normalize_file, settings=settings), files, clean)
-    for index, fields in zip(new, decoded, strict=True):
-        if not pd.isna(digests[index]):
-            cache.store(digests[index], fields, staged)
-        outcomes[index] = fields
+    outcomes = clean_results(raw_images, raw_inventory.loc[candidates], settings, clean)
     frame = pd.DataFrame([outcomes[index] for index in candidates], index=candidates)
     frame = frame.reindex(columns=["status", "reason", *DECODED_COLUMNS])
     if not (frame["status"] == "decoded").any():
@@ -94,17 +78,6 @@ def normalize_images(
     inspected = raw_inventory.join(frame[list(DECODED_COLUMNS)]).astype(DECODED_COLUMNS)
     inspected.loc[candidates, ["status", "reason"]] = frame[["status", "reason"]]
     return staged, inspected
-
-
-def _log_cache_use(cached: int, new: int, cache: CleanCache) -> None:
-    damaged = f"; {cache.damaged} damaged entries ignored" if cache.damaged else ""
-    logger.info(
-        "Clean: %d candidates from the cache (%s), %d to decode%s",
-        cached,
-        cache.folder,
-        new,
-        damaged,
-    )
 
 
 def no_usable_images(raw_images: Path, outcomes: pd.DataFrame) -> str:
