@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
     form a group. A group whose members carry one label keeps its largest image; a group
     mixing labels is dropped whole as a label conflict.
     """
+    started = time.perf_counter()
     manifest = inspected.copy()
     manifest["duplicate_group"] = -1
     decoded = manifest.index[manifest["status"] == "decoded"]
@@ -115,6 +117,12 @@ def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
         members = manifest.loc[decoded[shared]]
         manifest.loc[members.index, ["status", "reason"]] = resolve_groups(members)
     manifest["duplicate_group"] = manifest["duplicate_group"].astype("int64")
+    logger.info(
+        "Duplicate search: %d decoded images, %d groups, %.2f s",
+        len(frame),
+        int(manifest["duplicate_group"].max() + 1),
+        time.perf_counter() - started,
+    )
     return manifest
 
 
