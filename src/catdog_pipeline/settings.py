@@ -6,11 +6,13 @@ from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
 from catdog_pipeline.console import ConsoleHook
+from catdog_pipeline.core.cluster import names_non_chief_worker
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 from catdog_pipeline.params_check import ParamsCheckHook
 from catdog_pipeline.run_liveness import RunLivenessHook
 from catdog_pipeline.staging import StagingHook
+from catdog_pipeline.workers import NonChiefWorkerHook
 
 # Kedro's telemetry would try to reach the network on every command; this project never asks.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
@@ -33,6 +35,7 @@ CONFIG_LOADER_ARGS = {
 # ParamsCheckHook: all of params.yaml is checked against core/params_schema.py first.
 # StagingHook: output folders are built in data/.staging, cleared after a crash (staging.py).
 # RunLivenessHook: MLflow runs left RUNNING by a killed process are marked FAILED.
+# NonChiefWorkerHook: a multi-worker training's non-chief workers write nothing (workers.py).
 HOOKS = (
     ConsoleHook(),
     ParamsCheckHook(),
@@ -40,5 +43,9 @@ HOOKS = (
     TrainingRunHook(),
     RunProvenanceHook(),
     RunLivenessHook(),
+    NonChiefWorkerHook(),
     UserErrorHook(),
 )
+
+# A multi-worker training's worker other than the chief (TF_CONFIG) opens no MLflow store.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) if names_non_chief_worker() else ()

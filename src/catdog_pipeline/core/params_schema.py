@@ -27,6 +27,7 @@ from catdog_pipeline.core.errors import InputError
 ARCHITECTURES = ("transfer", "simple_cnn", "xception_mini")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine")
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # train.distribution
 BACKBONES = (
     "EfficientNetLite0",
     "MobileNetV3Small",
@@ -211,6 +212,7 @@ class TrainParams(_Section):
     mixed_precision: Literal["bfloat16"] | None
     seed: Count
     deterministic: bool
+    distribution: Literal[DISTRIBUTIONS]  # type: ignore[valid-type]
     test_time_augmentation: Literal["flip"] | None
     augmentation: AugmentationParams
     simple_cnn: SimpleCnnParams

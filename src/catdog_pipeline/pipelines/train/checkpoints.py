@@ -6,6 +6,7 @@ anything changed starts afresh. It holds the frozen features of a transfer model
 part of its training) and, for the networks trained on images, Keras' BackupAndRestore state
 plus the finished epochs' history. Every file is written to a temporary name and renamed, so a
 kill leaves either the old file or the new one. The folder is removed when training succeeds.
+Each worker of a distributed training has a folder of its own (`train-<key>-<part>`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ DEFAULT_ROOT = Path("data") / ".checkpoints"
 HISTORY_FILE = "history.json"
 
 
-def checkpoint_folder(split_manifest: pd.DataFrame, params: Mapping[str, Any]) -> Path:
-    """The folder of this split manifest and these params (created if missing)."""
+def checkpoint_folder(
+    split_manifest: pd.DataFrame, params: Mapping[str, Any], part: str = ""
+) -> Path:
+    """The folder of this split manifest and these params (created if missing).
+
+    `part` tells apart the workers of a distributed training (`Distribution.checkpoint_part`).
+    """
     digest = hashlib.sha256(pd.util.hash_pandas_object(split_manifest, index=False).to_numpy())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
-    folder = (
-        Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_ROOT) / f"train-{digest.hexdigest()[:16]}"
-    )
+    root = Path(os.environ.get(CHECKPOINT_ENV) or DEFAULT_ROOT)
+    folder = root / f"train-{digest.hexdigest()[:16]}{part}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

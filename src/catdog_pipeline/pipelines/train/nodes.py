@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,8 @@ from catdog_pipeline.core.errors import InputError
 
 if TYPE_CHECKING:
     import keras
+
+    from .distribution import Distribution
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +40,25 @@ def train_model(
     sigmoid P(classes[1]) out) and the per-epoch history (`HISTORY_COLUMNS`).
     """
     from . import checkpoints, fitting, models
+    from .distribution import Distribution
 
     _check_labels(split_manifest, list(classes))
     _check_splits(split_manifest)
+    # Before any other TensorFlow operation: a multi-worker strategy must configure the process.
+    distribution = Distribution(train["distribution"], train["batch_size"])
     fitting.make_reproducible(train["seed"], train["deterministic"])
-    batching = {"image_size": image["size"], "batch_size": train["batch_size"]}
-    model = models.build_model(image["size"], train)
+    with distribution.scope():
+        model = models.build_model(image["size"], train)
     fit = _fit_transfer if _trains_head_on_frozen_features(train) else _fit_on_images
     checkpoint = checkpoints.checkpoint_folder(
-        split_manifest, {"classes": classes, "image": image, "train": train}
+        split_manifest,
+        {"classes": classes, "image": image, "train": train},
+        distribution.checkpoint_part,
     )
     started = time.perf_counter()
-    history = history_table(fit(model, split_manifest, clean_images, train, batching, checkpoint))
+    history = history_table(
+        fit(model, split_manifest, clean_images, train, image["size"], checkpoint, distribution)
+    )
     seconds = time.perf_counter() - started
     checkpoints.finish(checkpoint)
     train_count = int((split_manifest["split"] == "train").sum())
@@ -73,25 +81,27 @@ def _fit_on_images(
     split_manifest: pd.DataFrame,
     clean_images: Path,
     train: Mapping[str, Any],
-    batching: Mapping[str, Any],
+    image_size: Sequence[int],
     checkpoint: Path,
+    distribution: Distribution,
 ) -> dict[str, list[float]]:
     """The whole model, every epoch on the (augmented) training images; resumable."""
-    from catdog_pipeline.core import tf_input
-
     from . import checkpoints, fitting
 
-    train_data, train_labels = tf_input.split_dataset(
-        split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
+    train_data, class_weight, steps = _image_inputs(
+        split_manifest, clean_images, train, image_size, distribution
     )
-    val_data, _ = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
-    fitting.compile_model(model, train, math.ceil(len(train_labels) / train["batch_size"]))
+    val_data, _ = distribution.image_input(
+        *distribution.own_split(split_manifest, clean_images, "val"), image_size
+    )
+    with distribution.scope():
+        fitting.compile_model(model, train, steps)
     model.fit(
         train_data,
         validation_data=val_data,
         epochs=train["epochs"],
         shuffle=False,  # train_data reshuffles itself every epoch; Keras cannot shuffle tf.data
-        class_weight=fitting.class_weights(train_labels, train["class_weight"]),
+        class_weight=class_weight,
         callbacks=[*fitting.callbacks(train), *checkpoints.resumable(checkpoint)],
         verbose=2,
     )
@@ -103,33 +113,75 @@ def _fit_transfer(
     split_manifest: pd.DataFrame,
     clean_images: Path,
     train: Mapping[str, Any],
-    batching: Mapping[str, Any],
+    image_size: Sequence[int],
     checkpoint: Path,
+    distribution: Distribution,
 ) -> dict[str, list[float]]:
     """Head on frozen features (kept in `checkpoint` for a rerun after a crash), then (if
-    asked) resumable fine-tuning of the top blocks."""
+    asked) resumable fine-tuning of the top blocks. Across workers, each computes the features
+    of its own shard, then the head trains on all of them under the strategy."""
     from catdog_pipeline.core import tf_input
 
-    from . import checkpoints, transfer_fitting
+    from . import checkpoints, fitting, transfer_fitting
 
-    ordered_train, train_labels = tf_input.split_dataset(
-        split_manifest, clean_images, "train", **batching
-    )
-    val_data, val_labels = tf_input.split_dataset(split_manifest, clean_images, "val", **batching)
+    batching = {"image_size": image_size, "batch_size": train["batch_size"]}
+    own_train, own_train_labels = distribution.own_split(split_manifest, clean_images, "train")
+    own_val, own_val_labels = distribution.own_split(split_manifest, clean_images, "val")
     cache = functools.partial(checkpoints.cached_array, checkpoint)
+    all_train_labels = tf_input.split_labels(split_manifest, "train")
     history = transfer_fitting.fit_head(
-        model, ordered_train, train_labels, val_data, val_labels, train, cache
+        model,
+        tf_input.image_dataset(own_train, own_train_labels, **batching),
+        own_train_labels,
+        tf_input.image_dataset(own_val, own_val_labels, **batching),
+        own_val_labels,
+        train,
+        cache,
+        fitting.class_weights(all_train_labels, train["class_weight"]),
+        distribution,
     )
     transfer = train["transfer"]
     if transfer["fine_tune_blocks"] and transfer["fine_tune_epochs"]:
-        shuffled, _ = tf_input.split_dataset(
-            split_manifest, clean_images, "train", shuffle_seed=train["seed"], **batching
+        shuffled, class_weight, steps = _image_inputs(
+            split_manifest, clean_images, train, image_size, distribution
         )
+        val_data, _ = distribution.image_input(own_val, own_val_labels, image_size)
         tuned = transfer_fitting.fine_tune(
-            model, shuffled, val_data, train_labels, train, len(history["loss"]), checkpoint
+            model,
+            shuffled,
+            val_data,
+            class_weight,
+            steps,
+            train,
+            len(history["loss"]),
+            checkpoint,
+            distribution,
         )
         history = {name: history[name] + tuned[name] for name in history}
     return history
+
+
+def _image_inputs(
+    split_manifest: pd.DataFrame,
+    clean_images: Path,
+    train: Mapping[str, Any],
+    image_size: Sequence[int],
+    distribution: Distribution,
+) -> tuple[Any, Mapping[int, float] | None, int]:
+    """This worker's training images, shuffled every epoch, for `fit`: the data, its
+    class_weight argument, and the steps of an epoch. Class weights count the whole split."""
+    from catdog_pipeline.core import tf_input
+
+    from . import fitting
+
+    paths, labels = distribution.own_split(split_manifest, clean_images, "train")
+    weights = fitting.class_weights(
+        tf_input.split_labels(split_manifest, "train"), train["class_weight"]
+    )
+    data, class_weight = distribution.image_input(
+        paths, labels, image_size, shuffle_seed=train["seed"], class_weight=weights
+    )
+    return data, class_weight, distribution.steps_per_epoch(len(paths))
 
 
 def history_table(history: Mapping[str, list[float]]) -> pd.DataFrame:

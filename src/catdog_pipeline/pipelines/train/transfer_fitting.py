@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -24,6 +24,9 @@ from catdog_pipeline.core.errors import InputError
 from catdog_pipeline.core.features import extract_features
 
 from . import fitting
+
+if TYPE_CHECKING:
+    from .distribution import Distribution
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +55,13 @@ def fit_head(
     val_labels: np.ndarray,
     params: Mapping[str, Any],
     cache: Callable[[str, Callable[[], np.ndarray]], np.ndarray],
+    class_weight: Mapping[int, float] | None,
+    distribution: Distribution,
 ) -> dict[str, list[float]]:
     """Train the output layer on frozen features; copy it into `model`. Keras history.
 
     `cache(name, compute)` returns features an earlier attempt kept, or computes and keeps them.
+    With a strategy, the images are this worker's shards and the head trains under it.
     """
     extractor = feature_extractor(model)
 
@@ -70,23 +76,23 @@ def fit_head(
     train_y = np.concatenate([train_labels] * len(views))
     val_x = features(val_images, False, "val")
 
-    head = keras.Sequential(
-        [
-            keras.Input(shape=train_x.shape[1:]),
-            keras.layers.Dropout(params["transfer"]["dropout"]),
-            keras.layers.Dense(1, activation="sigmoid", name=HEAD_LAYER),
-        ]
-    )
-    steps = int(np.ceil(len(train_y) / params["batch_size"]))
-    fitting.compile_model(head, params, steps)
+    with distribution.scope():
+        head = keras.Sequential(
+            [
+                keras.Input(shape=train_x.shape[1:]),
+                keras.layers.Dropout(params["transfer"]["dropout"]),
+                keras.layers.Dense(1, activation="sigmoid", name=HEAD_LAYER),
+            ]
+        )
+        fitting.compile_model(head, params, distribution.steps_per_epoch(len(train_y)))
     fitted = head.fit(
-        train_x,
-        train_y,
-        validation_data=(val_x, val_labels),
+        **distribution.array_input(
+            (train_x, train_y),
+            (val_x, val_labels),
+            shuffle_seed=params["seed"],
+            class_weight=class_weight,
+        ),
         epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        shuffle=True,  # seeded by make_reproducible
-        class_weight=fitting.class_weights(train_labels, params["class_weight"]),
         callbacks=fitting.callbacks(params),
         verbose=2,
     )
@@ -123,16 +129,19 @@ def unfreeze_top_blocks(model: keras.Model, blocks: int) -> int:
 
 def fine_tune(
     model: keras.Model,
-    train_images: tf.data.Dataset,
-    val_images: tf.data.Dataset,
-    train_labels: np.ndarray,
+    train_images: Any,
+    val_images: Any,
+    class_weight: Mapping[int, float] | None,
+    steps_per_epoch: int,
     params: Mapping[str, Any],
     epochs_done: int,
     checkpoint: Path,
+    distribution: Distribution,
 ) -> dict[str, list[float]]:
     """Train the top blocks and the head on images at `fine_tune_learning_rate`; resumable.
 
-    Returns the history of every fine-tuning epoch, those of an interrupted attempt included.
+    The images are `fit` data (`Distribution.image_input`). Returns the history of every
+    fine-tuning epoch, those of an interrupted attempt included.
     """
     from . import checkpoints
 
@@ -149,14 +158,14 @@ def fine_tune(
         "learning_rate": transfer["fine_tune_learning_rate"],
         "epochs": transfer["fine_tune_epochs"],
     }
-    steps = int(np.ceil(len(train_labels) / params["batch_size"]))
-    fitting.compile_model(model, tuning, steps)
+    with distribution.scope():
+        fitting.compile_model(model, tuning, steps_per_epoch)
     model.fit(
         train_images,
         validation_data=val_images,
         epochs=transfer["fine_tune_epochs"],
         shuffle=False,
-        class_weight=fitting.class_weights(train_labels, params["class_weight"]),
+        class_weight=class_weight,
         callbacks=[
             *fitting.callbacks(tuning, epoch_offset=epochs_done),
             *checkpoints.resumable(checkpoint / "fine_tune"),
