@@ -3,8 +3,8 @@
 A logistic regression is fitted on all folds but one and predicts the held-out fold, so every
 photo's probability comes from a model that never saw its label. Its L2 strength is chosen
 inside each training part by cross-validated log loss (`LogisticRegressionCV`), so the
-probabilities stay calibrated whatever the data: on 1280 features an unregularised fit calls
-thousands of photos certain, and ranks a hard photo with the right label next to a wrong one.
+probabilities stay calibrated whatever the data: on 1280 features a weakly regularised fit
+calls many photos certain, and ranks a hard photo with the right label next to a wrong one.
 cleanlab turns the probabilities into a label-quality score (the out-of-fold probability of
 the given label) and a confident-learning "label issue" flag, and scores outliers from the
 features' nearest neighbours (a photo unlike the rest: often neither a cat nor a dog).
