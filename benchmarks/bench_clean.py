@@ -46,11 +46,13 @@ def main() -> None:
         os.environ["CATDOG_CACHE_DIR"] = str(Path(scratch) / "cache")
         ingest = {**params["ingest"], "source": str(args.archive.resolve()), "sha256": None}
         raw, rejected = fetch_raw_images(ingest, params["classes"])
-        inventory = build_raw_inventory(raw, rejected, params["classes"])
+        inventory = build_raw_inventory(raw, rejected, ingest, params["classes"])
         files = [raw / p for p in inventory.loc[inventory["status"] == "candidate", "raw_path"]]
         results = {"machine": describe_machine(), "images": len(files)}
         results["plain_decode_images_per_s"] = len(files) / plain_decode(files)
         for label, workers in [("clean_1_worker", 1), ("clean_all_cores", 0)]:
+            # an empty clean cache each time, so every file is decoded
+            os.environ["CATDOG_CLEAN_CACHE_DIR"] = str(Path(scratch) / f"clean-cache-{label}")
             start = time.perf_counter()
             with PeakMemory() as memory:
                 _, inspected = normalize_images(
