@@ -1,0 +1,138 @@
+"""DVC push and pull of the clean images of the 12k archive to a local remote: seconds, files/s.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_dvc_transfer.py
+        [--archive ../shared/datasets/petimages-180-12k.zip] [--work /tmp/catdog-dvc-transfer]
+        [--shard-images 1000]
+
+In a fresh clone of the project's last commit with `ingest.source` pointing at the archive,
+`dvc repro clean` (ingest and clean; DVC hashes the outputs into its cache). Then, to a folder
+as the remote (`dvc remote add --local`), each timed as a user runs it:
+- files: `dvc push clean` (the clean stage's outputs: one file per image, the manifest and the
+  summary); then with the cache and data/02_intermediate/images deleted, `dvc pull clean`;
+- shards: the same images packed into uncompressed tar files of --shard-images each (what a
+  TFRecord or WebDataset layout would hold), `dvc add`ed as one folder, pushed and pulled the
+  same way: the cost of a file against the cost of a byte.
+Reports seconds, files/s and MiB/s of each, and the hours 10,000,000 files would take at the
+measured files/s. Writes benchmarks/results/bench_dvc_transfer.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_growth import DEFAULT_ARCHIVE, project_clone
+from machine import PeakMemory, describe_machine, save_results
+
+IMAGES = Path("data/02_intermediate/images")
+TEN_MILLION = 10_000_000
+
+
+def dvc(project: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    """One `dvc` command: wall seconds, peak memory of its processes, load average."""
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        ["dvc", *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    with PeakMemory(process.pid, every_s=0.2) as memory:
+        output = process.communicate()[0].decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"`dvc {' '.join(args)}` failed:\n{output[-3000:]}")
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_memory_mib": round(memory.peak_mib),
+        "load_average_1min_at_start": round(load, 2),
+    }
+
+
+def folder_size(folder: Path) -> tuple[int, int]:
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    return len(files), sum(path.stat().st_size for path in files)
+
+
+def rates(timing: dict[str, Any], files: int, size: int) -> dict[str, Any]:
+    return {
+        **timing,
+        "files_per_s": round(files / timing["seconds"], 1),
+        "mib_per_s": round(size / 2**20 / timing["seconds"], 1),
+        "hours_for_10m_files_at_this_rate": round(
+            TEN_MILLION / (files / timing["seconds"]) / 3600, 1
+        ),
+    }
+
+
+def pack_shards(images: Path, shards: Path, per_shard: int) -> int:
+    """Uncompressed tar files of `per_shard` images each; returns how many."""
+    shards.mkdir()
+    files = sorted(path for path in images.rglob("*") if path.is_file())
+    for number, start in enumerate(range(0, len(files), per_shard)):
+        with tarfile.open(shards / f"images-{number:05d}.tar", "w") as shard:
+            for path in files[start : start + per_shard]:
+                shard.add(path, arcname=path.relative_to(images).as_posix())
+    return -(-len(files) // per_shard)
+
+
+def push_and_pull(project: Path, env: dict[str, str], target: str, folder: Path) -> dict:
+    """`dvc push target`, then, with the cache and `folder` deleted, `dvc pull target`."""
+    files, size = folder_size(project / folder)
+    pushed = dvc(project, env, "push", target)
+    shutil.rmtree(project / ".dvc/cache")
+    shutil.rmtree(project / folder)
+    pulled = dvc(project, env, "pull", target)
+    if folder_size(project / folder) != (files, size):
+        raise SystemExit(f"`dvc pull {target}` did not bring back the {files} files of {folder}")
+    return {
+        "files": files,
+        "mib": round(size / 2**20, 1),
+        "push": rates(pushed, files, size),
+        "pull": rates(pulled, files, size),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/catdog-dvc-transfer"))
+    parser.add_argument("--shard-images", type=int, default=1000)
+    args = parser.parse_args()
+    if not args.archive.is_file():
+        raise SystemExit(f"{args.archive} does not exist: see ../shared/datasets/README.md")
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    results: dict[str, Any] = {"benchmark": "bench_dvc_transfer", "machine": describe_machine()}
+    project, commit = project_clone(args.work, args.archive.resolve())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(project / "src"),
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "CATDOG_CACHE_DIR": str(args.work / "downloads"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+    }
+    results["pipeline_commit"] = commit
+    results["repro_clean"] = dvc(project, env, "repro", "clean")
+    remote = args.work / "remote"
+    dvc(project, env, "remote", "add", "--local", "-d", "bench", str(remote))
+    results["files"] = push_and_pull(project, env, "clean", IMAGES)
+    shards = Path("shards")
+    results["shard_images"] = args.shard_images
+    results["shard_count"] = pack_shards(project / IMAGES, project / shards, args.shard_images)
+    results["add_shards"] = dvc(project, env, "add", str(shards))
+    results["shards"] = push_and_pull(project, env, f"{shards}.dvc", shards)
+    results["remote"] = "a local folder (same disk): no network, so this is DVC's own cost"
+    results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    results["note"] = "machine shared with other jobs (see the load averages); run with nice -n 10"
+    shutil.rmtree(args.work, ignore_errors=True)
+    save_results("bench_dvc_transfer", results)
+
+
+if __name__ == "__main__":
+    main()
