@@ -72,6 +72,10 @@ def _on_dask(work: Work, files: Sequence[str], workers: int, scheduler: str | No
 
 @contextlib.contextmanager
 def _dask_client(scheduler: str | None, workers: int):
+    # Dask's start-up chatter (dozens of INFO lines per run) stays out of the run's log; its
+    # warnings do not. Set before Dask is imported, and inherited by local worker processes;
+    # a DASK_LOGGING__DISTRIBUTED of the user's own wins.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
