@@ -1,4 +1,4 @@
-"""Clean on a dask.distributed cluster gives the process pool's manifest and images bit for bit."""
+"""Clean in a process pool and on a dask.distributed cluster: the serial manifest and images."""
 
 from __future__ import annotations
 
@@ -36,24 +36,29 @@ def two_worker_cluster() -> Iterator[str]:
         yield cluster.scheduler_address
 
 
-def test_dask_cluster_gives_the_process_pools_output(
+def test_process_pool_and_dask_cluster_give_the_serial_output(
     dump, ingested, two_worker_cluster, monkeypatch, tmp_path
 ) -> None:
     raw, inventory = ingested(dump)
-    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "pool-cache"))
-    pool_images, pool = clean(raw, inventory, workers=2)
-    monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / "dask-cache"))
+    executors = {
+        "serial": {"workers": 1},
+        "pool": {"workers": 2},
+        "dask": {"workers": 2, "executor": "dask", "dask_scheduler": two_worker_cluster},
+    }
+    outputs = {}
+    for name, params in executors.items():  # each from an empty cache: every file decoded
+        monkeypatch.setenv("CATDOG_CLEAN_CACHE_DIR", str(tmp_path / f"cache-{name}"))
+        outputs[name] = clean(raw, inventory, **params)
 
-    dask_images, on_dask = clean(
-        raw, inventory, workers=2, executor="dask", dask_scheduler=two_worker_cluster
-    )
-
-    assert (on_dask["status"] == "kept").sum() == 70
-    assert set(on_dask["reason"].dropna()) == {"exact_duplicate", "not_an_image"}
-    pd.testing.assert_frame_equal(pool, on_dask)
-    assert folder_bytes(pool_images) == folder_bytes(dask_images)
-    entries = [path for path in (tmp_path / "dask-cache").rglob("*") if path.is_file()]
-    assert len(entries) == 72, "what the workers cleaned is cached too"
+    serial_images, serial = outputs["serial"]
+    assert (serial["status"] == "kept").sum() == 70
+    assert set(serial["reason"].dropna()) == {"exact_duplicate", "not_an_image"}
+    for name in ("pool", "dask"):
+        images, manifest = outputs[name]
+        pd.testing.assert_frame_equal(serial, manifest)
+        assert folder_bytes(images) == folder_bytes(serial_images), name
+    entries = [path for path in (tmp_path / "cache-dask").rglob("*") if path.is_file()]
+    assert len(entries) == 72, "what the Dask workers cleaned is cached too"
 
 
 def test_workers_with_several_threads_are_refused(dump, ingested) -> None:

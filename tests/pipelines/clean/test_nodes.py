@@ -179,17 +179,6 @@ def test_near_duplicate_distance_off_keeps_re_encodes(dirty_dump, monkeypatch, t
     assert pair["reason"].dropna().tolist() == ["exact_duplicate"]
 
 
-def test_process_pool_gives_the_same_manifest(tmp_path, make_image, monkeypatch) -> None:
-    monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
-    raw = tmp_path / "raw"
-    for index in range(80):
-        make_image(raw / f"{'cat' if index % 2 else 'dog'}/{index}.png", fmt="PNG", seed=index)
-    inventory = inventory_of(raw)
-    serial = normalize_images(raw, inventory, IMAGE, CLEAN)[1]
-    parallel = normalize_images(raw, inventory, IMAGE, {**CLEAN, "workers": 2})[1]
-    pd.testing.assert_frame_equal(serial, parallel)
-
-
 def test_bad_parameters_name_themselves(dirty_dump, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CATDOG_STAGING_DIR", str(tmp_path / "staging"))
     with pytest.raises(ValueError, match="image.resize_mode"):
