@@ -88,3 +88,16 @@ def test_each_source_is_checked_against_its_own_pin(
     assert len(list(staged.rglob("*.jpg"))) == 5
     with pytest.raises(SourceError, match="ingest.sha256 expects " + "0" * 64):
         fetch_raw_images({**pinned, "sha256": [None, "0" * 64]}, CLASSES)
+
+
+def test_the_size_cap_holds_for_all_sources_together(tmp_path, make_image, ingest_params):
+    first = write_dump(tmp_path / "dump", make_image)
+    archive = shutil.make_archive(str(tmp_path / "more"), "zip", first)
+    size = sum(path.stat().st_size for path in first.rglob("*") if path.is_file())
+    capped = {**ingest_params(first), "source": [str(first), archive]}
+
+    with pytest.raises(SourceError, match=f"before {archive} already hold {size} bytes"):
+        fetch_raw_images({**capped, "max_uncompressed_bytes": size}, CLASSES)
+    with pytest.raises(SourceError, match="over the limit of 10 bytes"):
+        fetch_raw_images({**capped, "max_uncompressed_bytes": size + 10}, CLASSES)
+    assert not list((tmp_path / "staging").glob("catdog-ingest-*"))

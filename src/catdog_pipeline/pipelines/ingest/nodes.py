@@ -74,7 +74,7 @@ def fetch_raw_images(
             lay_out = partial(
                 _lay_out,
                 target=staged / folder,
-                max_total_bytes=int(ingest["max_uncompressed_bytes"]) - _bytes_under(staged),
+                max_total_bytes=_bytes_left(staged, int(ingest["max_uncompressed_bytes"]), source),
                 classes=classes,
                 every_class=len(planned) == 1,
             )
@@ -101,9 +101,17 @@ def fetch_raw_images(
     return staged, pd.DataFrame(rejected_rows, columns=["source", "original_path", "reason"])
 
 
-def _bytes_under(folder: Path) -> int:
-    """Bytes of the files laid out so far: what the sources before this one used of the cap."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+def _bytes_left(staged: Path, cap: int, source: str) -> int:
+    """What is left of `ingest.max_uncompressed_bytes` for `source` after the sources before it;
+    SourceError when they used it all."""
+    used = sum(path.stat().st_size for path in staged.rglob("*") if path.is_file())
+    if used >= cap:
+        raise SourceError(
+            f"The sources before {redact_url(source)} already hold {used} bytes, the limit "
+            f"ingest.max_uncompressed_bytes ({cap}) of all sources together, so nothing was "
+            "replaced. Raise it in params.yaml if so much data is expected."
+        )
+    return cap - used
 
 
 def _lay_out(
