@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -134,19 +135,27 @@ def test_a_cleaning_param_change_re_cleans_what_it_affects(
 
 
 def corrupt_entries(cache: Path) -> list[str]:
-    """Damage three entries in three ways; return the raw files' hashes they belong to."""
-    entries = sorted(path for path in cache.rglob("*") if path.is_file())
-    header, _, jpeg = entries[0].read_bytes().partition(b"\n")
-    entries[0].write_bytes(header + b"\n" + jpeg[:-10])  # truncated JPEG
+    """Damage the entries of four photos in four ways; return the raw files' hashes."""
+    entries = [
+        path
+        for path in sorted(cache.rglob("*"))
+        if path.is_file() and b'"decoded"' in path.read_bytes().partition(b"\n")[0]
+    ][:4]
+    (first, second, third, fourth) = [
+        (json.loads(header), jpeg)
+        for header, _, jpeg in (path.read_bytes().partition(b"\n") for path in entries)
+    ]
+    entries[0].write_bytes(json.dumps(first[0]).encode() + b"\n" + first[1][:-10])  # truncated
     entries[1].write_bytes(b"{not json")
-    header, _, jpeg = entries[2].read_bytes().partition(b"\n")
-    fields = json.loads(header)
-    if fields["fields"]["status"] == "decoded":  # a path that would write outside the output
-        fields["fields"]["image_path"] = "../../escaped.jpg"
-    else:
-        fields["key"] = "0" * 64 + ":" + fields["key"].split(":")[1]  # another file's entry
-    entries[2].write_bytes(json.dumps(fields).encode() + b"\n" + jpeg)
-    return [path.name for path in entries[:3]]
+    third[0]["fields"]["width"] += 1  # a changed field, still valid JSON
+    entries[2].write_bytes(json.dumps(third[0]).encode() + b"\n" + third[1])
+    # crafted, checksum and all: a path that would write outside the output folder
+    header, jpeg = fourth
+    header["fields"]["image_path"] = "../../escaped.jpg"
+    fields = json.dumps(header["fields"], sort_keys=True).encode()
+    header["sha256"] = hashlib.sha256(fields + b"\n" + jpeg).hexdigest()
+    entries[3].write_bytes(json.dumps(header).encode() + b"\n" + jpeg)
+    return [path.name for path in entries]
 
 
 def test_a_corrupt_cache_entry_is_recomputed_never_trusted(

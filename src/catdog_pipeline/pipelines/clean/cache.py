@@ -10,9 +10,10 @@ folder, so only what a change affects is redone: a new photo, or every photo aft
 
 `data/.clean_cache/<fingerprint>/<hh>/<file_sha256>` (CATDOG_CLEAN_CACHE_DIR moves the root;
 not a DVC output, git-ignored, safe to delete) holds one line of JSON (key, manifest fields,
-the clean JPEG's sha256), then the JPEG's bytes. Each entry is written to a temporary name and
-renamed, so a reader sees a whole entry or none; an entry that does not parse, names another
-key or whose JPEG fails its checksum is ignored, recomputed and overwritten, never trusted.
+a sha256 of the fields and the JPEG), then the clean JPEG's bytes. Each entry is written to a
+temporary name and renamed, so a reader sees a whole entry or none; an entry that does not
+parse, names another key or fails its checksum is ignored, recomputed and overwritten, never
+trusted.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class CleanCache:
         header = {
             "key": self._key(file_sha256),
             "fields": fields,
-            "jpeg_sha256": hashlib.sha256(jpeg).hexdigest(),
+            "sha256": _checksum(fields, jpeg),
         }
         entry = self._entry(file_sha256)
         try:
@@ -136,8 +137,8 @@ class CleanCache:
         fields = header["fields"]
         if header["key"] != self._key(file_sha256) or set(fields) != FIELDS[fields["status"]]:
             raise ValueError("an entry of another file, settings or format")
-        if hashlib.sha256(jpeg).hexdigest() != header["jpeg_sha256"]:
-            raise ValueError("the JPEG does not match its checksum")
+        if _checksum(fields, jpeg) != header["sha256"]:
+            raise ValueError("the fields or the JPEG do not match their checksum")
         if fields["status"] == "decoded":
             pixels = fields["pixel_sha256"]
             # the path is derived, never taken from the file: nothing is written elsewhere
@@ -146,6 +147,11 @@ class CleanCache:
             if not jpeg:
                 raise ValueError("no JPEG")
         return fields, jpeg
+
+
+def _checksum(fields: dict[str, Any], jpeg: bytes) -> str:
+    """sha256 of an entry's fields and JPEG: a flipped bit anywhere in either is caught."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode() + b"\n" + jpeg).hexdigest()
 
 
 def _place(target: Path, jpeg: bytes) -> None:
