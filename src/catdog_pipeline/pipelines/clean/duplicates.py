@@ -20,12 +20,14 @@ HEX_DIGITS[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 def parse_hashes(phashes: Sequence[str]) -> np.ndarray:
     """64-bit hashes from their 16-digit hex strings (imagehash's `str()`), as uint64."""
     text = np.asarray(phashes, dtype=object).astype("S16")
-    digits = HEX_DIGITS[text.view(np.uint8).reshape(len(text), 16)]
+    digits = HEX_DIGITS[text.view(np.uint8).reshape(len(text), 16)].astype(np.int8)
     if (digits < 0).any():
         bad = text[np.flatnonzero((digits < 0).any(axis=1))[0]].decode(errors="replace")
         raise ValueError(f"Perceptual hash {bad!r} is not 16 hex digits")
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    return np.bitwise_or.reduce(digits.astype(np.uint64) << shifts, axis=1)
+    hashes = np.zeros(len(text), dtype=np.uint64)
+    for column in digits.T:  # most significant digit first
+        hashes = (hashes << np.uint64(4)) | column.astype(np.uint64)
+    return hashes
 
 
 def near_duplicate_pairs(phashes: Sequence[str], max_distance: int) -> np.ndarray:
@@ -49,7 +51,7 @@ def group_ids(count: int, pairs: np.ndarray) -> np.ndarray:
 def pairs_of_equal(values: Sequence[str]) -> np.ndarray:
     """Index pairs joining every item to the first item with the same value (a missing value
     joins nothing)."""
-    codes = pd.factorize(np.asarray(values, dtype=object))[0]
+    codes = pd.Series(values).factorize()[0]
     items = np.flatnonzero(codes >= 0)
     leaders = first_of_each(codes)[codes[items]]
     later = leaders != items
@@ -74,10 +76,10 @@ def duplicate_groups(
     """
     pairs = [pairs_of_equal(pixel_sha256)]
     if max_distance >= 0:
-        codes, distinct = pd.factorize(np.asarray(phashes, dtype=object))
+        codes, distinct = pd.Series(phashes).factorize()
         first = first_of_each(codes)
         pairs.append(pairs_of_equal(phashes))
-        pairs.append(first[near_duplicate_pairs(list(distinct), max_distance)])
+        pairs.append(first[near_duplicate_pairs(distinct, max_distance)])
     return group_ids(len(pixel_sha256), np.concatenate(pairs))
 
 

@@ -21,10 +21,10 @@ import numpy as np
 
 HASH_BITS = 64
 # Probes (hash x band value looked up) and candidates (pairs checked) handled at once: the
-# working memory stays near 100 MB whatever N is, even when one band value is very common.
-PROBES_PER_BATCH = 1 << 21
-CANDIDATES_PER_BATCH = 1 << 22
-# Bands up to this wide find their buckets in a table of 2**width starts (32 MB at most).
+# working memory stays under about 100 MB whatever N is, even when one band value is common.
+PROBES_PER_BATCH = 1 << 20
+CANDIDATES_PER_BATCH = 1 << 21
+# Bands up to this wide find their buckets in a table of 2**width starts (16 MB at most).
 TABLE_BITS = 22
 # Costs in candidate checks (a gather, XOR and popcount of two hashes), timed on 12,000 and
 # 192,000 random hashes: a probe through a table of bucket starts or through two binary
@@ -118,9 +118,11 @@ def bucket_bounds(sorted_keys: np.ndarray, width: int) -> Callable:
 
         return search
     # Bucket k is sorted_keys[starts[k]:starts[k + 1]]; both ends share a cache line.
-    sizes = np.bincount(sorted_keys.astype(np.intp), minlength=1 << width)
-    index_type = np.int32 if len(sorted_keys) < 2**31 else np.int64
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(index_type)
+    ends = np.bincount(sorted_keys.astype(np.intp), minlength=1 << width)
+    np.cumsum(ends, out=ends)
+    starts = np.zeros(len(ends) + 1, dtype=np.int32 if len(sorted_keys) < 2**31 else np.int64)
+    starts[1:] = ends
+    del ends
 
     def look_up(probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         slots = probes.astype(np.intp)

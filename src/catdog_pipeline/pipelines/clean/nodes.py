@@ -107,7 +107,7 @@ def mark_duplicates(inspected: pd.DataFrame, clean: Mapping) -> pd.DataFrame:
     manifest["duplicate_group"] = -1
     decoded = manifest.index[manifest["status"] == "decoded"]
     manifest.loc[decoded, "status"] = "kept"
-    frame = manifest.loc[decoded]
+    frame = manifest.loc[decoded, ["pixel_sha256", "phash"]]
     components = duplicate_groups(
         frame["pixel_sha256"], frame["phash"], int(clean["near_duplicate_distance"])
     )
