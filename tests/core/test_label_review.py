@@ -162,3 +162,22 @@ def test_a_hash_of_digits_only_is_written_so_it_reads_back_as_text(tmp_path) -> 
 
     assert read_label_review(path).decisions == (ReviewDecision(digits, "pending"),)
     assert yaml.safe_load(path.read_text())[0]["original_path"] == "0755"
+
+
+def test_the_catalog_dataset_names_the_file_from_the_project_root(tmp_path, monkeypatch) -> None:
+    from kedro.io import DatasetError
+
+    from catdog_pipeline.core.label_review import LabelReviewDataset
+
+    monkeypatch.chdir(tmp_path)
+    dataset = LabelReviewDataset(str(tmp_path / SOURCE))  # Kedro passes absolute paths
+
+    assert dataset.load() == LabelReview(SOURCE, ())  # no file yet: no decisions
+    (tmp_path / SOURCE).parent.mkdir(parents=True)
+    (tmp_path / SOURCE).write_text(f"- sha256: {SHA[0]}\n  decision: maybe\n")
+    with pytest.raises(DatasetError) as refused:  # Kedro wraps what the dataset raises
+        dataset.load()
+    assert isinstance(refused.value.__cause__, InputError)
+    assert str(refused.value.__cause__).startswith("conf/base/label_review.yml, entry 1")
+    with pytest.raises(DatasetError, match="written by people"):
+        dataset.save(LabelReview(SOURCE, ()))

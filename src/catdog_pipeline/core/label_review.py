@@ -191,7 +191,7 @@ def append_pending(path: Path, suspects: Sequence[Mapping[str, Any]]) -> LabelRe
     return after
 
 
-class LabelReviewDataset(AbstractDataset[None, LabelReview]):
+class LabelReviewDataset(AbstractDataset[LabelReview, LabelReview]):
     """The review file as a checked `LabelReview` (read-only: people and `catdog review` write
     it). A missing file holds no decisions."""
 
@@ -200,9 +200,13 @@ class LabelReviewDataset(AbstractDataset[None, LabelReview]):
         self.metadata = metadata
 
     def load(self) -> LabelReview:
-        return read_label_review(self._filepath)
+        # Kedro hands the dataset an absolute path: messages name it from the project's root.
+        inside = self._filepath.is_relative_to(Path.cwd())
+        return read_label_review(
+            self._filepath.relative_to(Path.cwd()) if inside else self._filepath
+        )
 
-    def save(self, data: None) -> None:
+    def save(self, data: LabelReview) -> None:
         raise DatasetError(f"{self._filepath} is written by people and `catdog review` only.")
 
     def _describe(self) -> dict[str, Any]:
