@@ -12,8 +12,8 @@ as the remote (`dvc remote add --local`), each timed as a user runs it:
 - shards: the same images packed into uncompressed tar files of --shard-images each (what a
   TFRecord or WebDataset layout would hold), `dvc add`ed as one folder, pushed and pulled the
   same way: the cost of a file against the cost of a byte.
-Reports seconds, files/s and MiB/s of each, and the hours 10,000,000 files would take at the
-measured files/s. Writes benchmarks/results/bench_dvc_transfer.json.
+Reports seconds, files/s, MiB/s and images/s of each, and the hours 10,000,000 images would
+take at the measured images/s. Writes benchmarks/results/bench_dvc_transfer.json.
 """
 
 from __future__ import annotations
@@ -58,14 +58,15 @@ def folder_size(folder: Path) -> tuple[int, int]:
     return len(files), sum(path.stat().st_size for path in files)
 
 
-def rates(timing: dict[str, Any], files: int, size: int) -> dict[str, Any]:
+def rates(timing: dict[str, Any], files: int, size: int, images: int) -> dict[str, Any]:
+    """`timing` with files/s, MiB/s, images/s and the hours 10,000,000 images would take."""
+    images_per_s = images / timing["seconds"]
     return {
         **timing,
         "files_per_s": round(files / timing["seconds"], 1),
         "mib_per_s": round(size / 2**20 / timing["seconds"], 1),
-        "hours_for_10m_files_at_this_rate": round(
-            TEN_MILLION / (files / timing["seconds"]) / 3600, 1
-        ),
+        "images_per_s": round(images_per_s, 1),
+        "hours_for_10m_images_at_this_rate": round(TEN_MILLION / images_per_s / 3600, 1),
     }
 
 
@@ -80,8 +81,11 @@ def pack_shards(images: Path, shards: Path, per_shard: int) -> int:
     return -(-len(files) // per_shard)
 
 
-def push_and_pull(project: Path, env: dict[str, str], target: str, folder: Path) -> dict:
-    """`dvc push target`, then, with the cache and `folder` deleted, `dvc pull target`."""
+def push_and_pull(
+    project: Path, env: dict[str, str], target: str, folder: Path, images: int
+) -> dict[str, Any]:
+    """`dvc push target`, then, with the cache and `folder` (holding `images` images)
+    deleted, `dvc pull target`."""
     files, size = folder_size(project / folder)
     pushed = dvc(project, env, "push", target)
     shutil.rmtree(project / ".dvc/cache")
@@ -92,8 +96,8 @@ def push_and_pull(project: Path, env: dict[str, str], target: str, folder: Path)
     return {
         "files": files,
         "mib": round(size / 2**20, 1),
-        "push": rates(pushed, files, size),
-        "pull": rates(pulled, files, size),
+        "push": rates(pushed, files, size, images),
+        "pull": rates(pulled, files, size, images),
     }
 
 
@@ -121,12 +125,13 @@ def main() -> None:
     results["repro_clean"] = dvc(project, env, "repro", "clean")
     remote = args.work / "remote"
     dvc(project, env, "remote", "add", "--local", "-d", "bench", str(remote))
-    results["files"] = push_and_pull(project, env, "clean", IMAGES)
+    images = folder_size(project / IMAGES)[0]
+    results["files"] = push_and_pull(project, env, "clean", IMAGES, images)
     shards = Path("shards")
     results["shard_images"] = args.shard_images
     results["shard_count"] = pack_shards(project / IMAGES, project / shards, args.shard_images)
     results["add_shards"] = dvc(project, env, "add", str(shards))
-    results["shards"] = push_and_pull(project, env, f"{shards}.dvc", shards)
+    results["shards"] = push_and_pull(project, env, f"{shards}.dvc", shards, images)
     results["remote"] = "a local folder (same disk): no network, so this is DVC's own cost"
     results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     results["note"] = "machine shared with other jobs (see the load averages); run with nice -n 10"
