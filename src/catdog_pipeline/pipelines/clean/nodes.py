@@ -16,22 +16,11 @@ from catdog_pipeline.datasets import staging_folder
 from catdog_pipeline.images import RESIZE_MODES, SUPPORTED_FORMATS
 
 from .duplicates import duplicate_groups, resolve_groups
-from .incremental import clean_results
+from .incremental import DECODED_COLUMNS, clean_results
 from .normalize import NormalizeSettings
 
 logger = logging.getLogger(__name__)
 
-DECODED_COLUMNS = {
-    "detail": "string",
-    "width": "Int64",
-    "height": "Int64",
-    "mode": "string",
-    "format": "string",
-    "pixel_sha256": "string",
-    "phash": "string",
-    "image_path": "string",
-    "decode_warnings": "string",
-}
 CLASS_STATUSES = ("kept", "quarantined", "duplicate", "conflict")
 
 
@@ -70,9 +59,8 @@ def normalize_images(
     staged = staging_folder("clean")
     settings = normalize_settings(staged, image, clean)
     candidates = raw_inventory.index[raw_inventory["status"] == "candidate"]
-    outcomes = clean_results(raw_images, raw_inventory.loc[candidates], settings, clean)
-    frame = pd.DataFrame([outcomes[index] for index in candidates], index=candidates)
-    frame = frame.reindex(columns=["status", "reason", *DECODED_COLUMNS])
+    frame = clean_results(raw_images, raw_inventory.loc[candidates], settings, clean)
+    frame = frame.reindex(candidates)
     if not (frame["status"] == "decoded").any():
         shutil.rmtree(staged, ignore_errors=True)
         raise InputError(no_usable_images(raw_images, frame))
