@@ -36,23 +36,28 @@ def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping
     """
     fractions = split_fractions(split)
     class_names = list(classes)
-    kept = image_manifest[image_manifest["status"] == "kept"].copy()
+    # Only the columns the split needs: a copy of all of them costs ~0.3 KB per photo.
+    kept = image_manifest.loc[
+        image_manifest["status"] == "kept", ["image_path", "original_path", "label"]
+    ].copy()
     unknown = set(kept["label"]) - set(class_names)
     if unknown:
         raise InputError(f"Labels {sorted(unknown)} are not in params `classes` {class_names}")
-    lone = kept["duplicate_group"] < 0
-    kept["group"] = kept["duplicate_group"]
-    kept.loc[lone, "group"] = kept["group"].max() + 1 + np.arange(int(lone.sum()))
+    group = image_manifest.loc[kept.index, "duplicate_group"].to_numpy(copy=True)
+    lone = group < 0
+    group[lone] = group.max(initial=-1) + 1 + np.arange(int(lone.sum()))
+    kept["group"] = group
     rng = np.random.default_rng(int(split["seed"]))
-    kept["split"] = ""
+    split_index = np.zeros(len(kept), dtype=np.int64)
     for label in class_names:
-        rows = kept[kept["label"] == label]
-        sizes = rows.groupby("group").size().sort_index()
+        rows = (kept["label"] == label).to_numpy()
+        sizes = pd.Series(group[rows]).value_counts().sort_index()
         order = sizes.index[rng.permutation(len(sizes))]
         ends = np.cumsum(sizes.loc[order].to_numpy())
         bounds = np.cumsum(fractions)[:-1] * ends[-1] if len(ends) else []
         group_split = pd.Series(np.searchsorted(bounds, ends, side="left"), index=order)
-        kept.loc[rows.index, "split"] = [SPLITS[i] for i in group_split.loc[rows["group"]]]
+        split_index[rows] = group_split.loc[group[rows]].to_numpy()
+    kept["split"] = pd.Series(np.array(SPLITS)[split_index], index=kept.index, dtype="str")
     kept["label_index"] = kept["label"].map({name: i for i, name in enumerate(class_names)})
     result = kept[SPLIT_COLUMNS].sort_values(["split", "label", "image_path"])
     logger.info("Split: %s", result["split"].value_counts().to_dict())
