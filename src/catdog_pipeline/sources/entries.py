@@ -2,6 +2,7 @@
 
 import logging
 import posixpath
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PureWindowsPath
@@ -28,7 +29,7 @@ class Rejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: no __dict__ per member of a large archive
 class Member:
     """A member to write: `parts` is its path below the target; `link` a link's target path."""
 
@@ -102,6 +103,7 @@ def split(name: str) -> tuple[str, ...]:
     if name.startswith(("/", "\\")) or PureWindowsPath(name).drive:
         raise Rejected("absolute_path")
     parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+    parts = (*map(sys.intern, parts[:-1]), *parts[-1:])  # members share their folders' strings
     if ".." in parts:
         raise Rejected("parent_traversal")
     if problem := name_problem(parts):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from catdog_pipeline.sources import redact_url
@@ -42,3 +43,17 @@ def source_folders(sources: Sequence[str]) -> list[str]:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:40].strip("._") or "source"
         folders.append(f"{slug}-{hashlib.sha256(shown.encode()).hexdigest()[:8]}")
     return folders
+
+
+def files_under(root: Path) -> list[str]:
+    """Relative POSIX paths of the files below `root`, in the order of `sorted(root.rglob("*"))`
+    (component by component), as plain strings: a Path object per file costs ~0.3 KB."""
+    found = []
+    for folder, _, names in os.walk(root):
+        prefix = Path(folder).relative_to(root).as_posix()
+        found += [
+            name if prefix == "." else f"{prefix}/{name}"
+            for name in names
+            if os.path.isfile(os.path.join(folder, name))
+        ]
+    return sorted(found, key=lambda path: path.replace("/", "\0"))

@@ -27,7 +27,7 @@ from catdog_pipeline.sources import (
 )
 from catdog_pipeline.sources.cache import file_sha256
 
-from .layout import planned_sources
+from .layout import files_under, planned_sources
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +152,12 @@ def _check_labelled(
 ) -> None:
     """Raise SourceError unless `staged` holds a labelled image of every class (`every_class`)
     or, for one source of several (which may bring photos of one class only), of any class."""
-    files = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
-    rows = [inventory_row(path, 0, classes) for path in files]
-    found = Counter(row["label"] for row in rows if row["status"] == "candidate")
+    files = files_under(staged)
+    found = Counter(
+        row["label"]
+        for row in (inventory_row(path, 0, classes) for path in files)
+        if row["status"] == "candidate"
+    )
     if every_class:
         missing = [label for label in classes if not found[label]]
     else:
@@ -229,32 +232,36 @@ def build_raw_inventory(
     bytes are hashed (`file_sha256`): clean's cache is keyed by it, so clean never reads a
     file it has seen before.
     """
-    rows = []
+    columns: dict[str, list] = {name: [] for name in INVENTORY_COLUMNS}  # not a dict per row
+
+    def add(row: Mapping) -> None:
+        for name, values in columns.items():
+            values.append(row[name])
+
     for folder, source, _ in planned_sources(ingest):
-        root = raw_images / folder
-        for path in sorted(root.rglob("*")):
-            if not path.is_file():
-                continue
-            row = inventory_row(path.relative_to(root).as_posix(), path.stat().st_size, classes)
+        root, shown = raw_images / folder, redact_url(source)
+        for relative in files_under(root):
+            path = root / relative
+            row = inventory_row(relative, path.stat().st_size, classes)
             row["raw_path"] = path.relative_to(raw_images).as_posix()
-            row["source"] = redact_url(source)
+            row["source"] = shown
             if row["status"] == "candidate":
                 row["file_sha256"] = file_sha256(path)
-            rows.append(row)
-    rows += [
-        {
-            "original_path": entry.original_path,
-            "raw_path": None,
-            "source": entry.source,
-            "label": None,
-            "status": "rejected",
-            "reason": entry.reason,
-            "bytes": 0,
-            "file_sha256": None,
-        }
-        for entry in rejected_entries.itertuples()
-    ]
-    inventory = pd.DataFrame(rows, columns=list(INVENTORY_COLUMNS))
+            add(row)
+    for entry in rejected_entries.itertuples():
+        add(
+            {
+                "original_path": entry.original_path,
+                "raw_path": None,
+                "source": entry.source,
+                "label": None,
+                "status": "rejected",
+                "reason": entry.reason,
+                "bytes": 0,
+                "file_sha256": None,
+            }
+        )
+    inventory = pd.DataFrame(columns)
     counts = inventory["status"].value_counts().to_dict()
     logger.info("Inventory: %s", ", ".join(f"{n} {status}" for status, n in counts.items()))
     if not counts.get("candidate"):
