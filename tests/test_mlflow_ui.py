@@ -23,6 +23,7 @@ from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
 from catdog_pipeline.mlflow_ui import (
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING_KIND,
+    artifact_location,
     describe_run,
     run_name,
     training_experiment,
@@ -88,6 +89,19 @@ def test_the_experiment_is_marked_model_training_when_created_or_found(tmp_path:
     client.set_experiment_tag(older, EXPERIMENT_KIND_TAG, "genai_development")
     assert training_experiment(client, "made before this project tagged its experiments") == older
     assert client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+
+
+def test_a_local_stores_artifacts_stay_in_the_project_even_from_a_dvc_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    project = tmp_path / "project"
+    assert artifact_location("sqlite:///mlflow.db", project) == (project / "mlruns").as_uri()
+    assert artifact_location("http://mlflow.example:5000", project) is None
+    # `dvc exp run --queue` runs in .dvc/tmp/exps/<tmp>, deleted afterwards; DVC_ROOT: project
+    monkeypatch.setenv("DVC_ROOT", str(project))
+    queued_copy = project / ".dvc/tmp/exps/tmp1234"
+    assert artifact_location("sqlite:///mlflow.db", queued_copy) == (project / "mlruns").as_uri()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ the catalog's Mlflow* datasets (figures, metrics, model). These hooks add what i
   marked as a model-training one. It also logs the training history table as
   `training_history.csv` (the train stage's catalog entry is a plain CSV, not kedro-mlflow's).
 - `RunProvenanceHook`: every parameter, the git commit, the DVC hashes of the training data,
-  the pipeline and the split sizes, as run params and tags; at the end, the run's UI link.
+  the DVC experiment (under `dvc exp run`), the pipeline and the split sizes, as run params and
+  tags; at the end, the run's UI link.
 
 MLflow is imported inside the hooks: settings.py imports this module for every `kedro run`.
 """
@@ -28,7 +29,7 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from catdog_pipeline.mlflow_ui import describe_run, training_experiment, ui_base_url, ui_link
-from catdog_pipeline.provenance import dvc_data_hashes, git_state
+from catdog_pipeline.provenance import dvc_data_hashes, dvc_experiment, git_state
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class RunProvenanceHook:
             "pipeline": _pipeline_tag(run_params, client.get_run(self._run_id).data.tags),
             **git_state(project),
             **dvc_data_hashes(project),
+            **dvc_experiment(),
         }
         trained_in = recorded_run_id(catalog) if MODEL_CARD in pipeline.inputs() else None
         if trained_in and trained_in != self._run_id:  # TrainingRunHook could not resume it

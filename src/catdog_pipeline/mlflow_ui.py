@@ -2,6 +2,9 @@
 
 - The experiment is tagged `mlflow.experimentKind = custom_model_development`, MLflow 3's mark
   of a model-training (not GenAI) experiment, whenever a tracked pipeline creates or finds it.
+  A local store's experiment keeps its artifacts in the project's mlruns/, also when `dvc exp
+  run --queue` creates it in a temporary copy of the project that is deleted afterwards
+  (conf/base/mlflow.yml asks `artifact_location` for that).
 - A run is named after what tells it apart: `xception_mini · data 3f2a1c · 34dfc19`, the
   architecture, the first hex digits of the split manifest's MD5 (the `dvc.split_manifest.md5`
   tag) and the short git commit (`-dirty` when code or config differ from it).
@@ -15,6 +18,7 @@ MLflow is imported inside the functions: settings.py imports this module for eve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,19 @@ def training_experiment(client: Any, name: str) -> str:
             experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
         )
     return experiment.experiment_id
+
+
+def artifact_location(tracking_uri: str, project: Path) -> str | None:
+    """Where a new experiment in a local store keeps its artifacts: the project's mlruns/.
+
+    That is MLflow's own default (./mlruns) but for `dvc exp run --queue`, which runs in a
+    temporary copy of the project and deletes it afterwards: there DVC_ROOT names the project.
+    None for a tracking server, which decides for itself.
+    """
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        return None
+    root = Path(os.environ.get("DVC_ROOT") or project)
+    return (root / "mlruns").resolve().as_uri()
 
 
 def run_name(

@@ -1,9 +1,11 @@
-"""Where a run's inputs came from: the git commit and the DVC hashes of the training data."""
+"""Where a run's inputs came from: the git commit, the DVC hashes of the training data, and
+the DVC experiment the run belongs to."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -33,6 +35,19 @@ def _git(project: Path, *args: str) -> str:
         ["git", *args], cwd=project, capture_output=True, text=True, check=True, timeout=60
     )
     return result.stdout.strip()
+
+
+def dvc_experiment() -> dict[str, str]:
+    """`dvc.exp_name` and `dvc.exp_baseline` (the commit it branches from) inside `dvc exp run`.
+
+    DVC sets DVC_EXP_NAME and DVC_EXP_BASELINE_REV for every stage of an experiment, queued or
+    not; outside one there are no such tags.
+    """
+    tags = {
+        "dvc.exp_name": os.environ.get("DVC_EXP_NAME"),
+        "dvc.exp_baseline": os.environ.get("DVC_EXP_BASELINE_REV"),
+    }
+    return {name: value for name, value in tags.items() if value}
 
 
 def dvc_data_hashes(project: Path) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Kedro project settings: configuration only, no logic."""
 
 import os
+from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
@@ -9,6 +10,7 @@ from catdog_pipeline.console import ConsoleHook
 from catdog_pipeline.core.cluster import names_non_chief_worker
 from catdog_pipeline.errors import UserErrorHook
 from catdog_pipeline.hooks import RunProvenanceHook, TrainingRunHook
+from catdog_pipeline.mlflow_ui import artifact_location
 from catdog_pipeline.params_check import ParamsCheckHook
 from catdog_pipeline.run_liveness import RunLivenessHook
 from catdog_pipeline.staging import StagingHook
@@ -19,11 +21,16 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 # conf/base/parameters.yml is a symlink to params.yaml, so Kedro and DVC read the same values.
-# oc.env: conf/base/mlflow.yml reads MLFLOW_TRACKING_URI (Kedro allows it in credentials only).
+# oc.env: conf/base/mlflow.yml reads MLFLOW_TRACKING_URI (Kedro allows it in credentials only);
+# catdog.artifact_location: where a new experiment of that store keeps artifacts (Kedro runs in
+# the project folder).
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"oc.env": oc.env},
+    "custom_resolvers": {
+        "oc.env": oc.env,
+        "catdog.artifact_location": lambda uri: artifact_location(uri, Path.cwd()),
+    },
     # Kedro skips config whose *resolved* path has a dot-folder in it; the symlink resolves to
     # params.yaml outside conf/, which in `dvc exp run --queue`'s .dvc/tmp/exps/... workspace
     # would make every parameter vanish. conf/ holds no hidden files to skip.
