@@ -6,7 +6,8 @@ at most d // m bits in at least one band (pigeonhole). Band by band, each hash l
 buckets of band values within d // m bits of its own (its "probes"), and every candidate found
 is checked on all 64 bits, so the pairs are exactly those of comparing every hash with every
 other. m is chosen for the least expected work: with b = 64 / m bits per band, each probe meets
-about N / 2**b candidates, and m near 64 / log2(N) keeps that near one. For a large d (the
+about N / 2**b candidates, and m near 64 / log2(N) keeps that near one (whole bands only come
+close: at 10 M hashes, 3 bands of 21 bits meet ~5 per probe). For a large d (the
 schema allows 16) the probes multiply, and comparing all pairs in blocks is cheaper; the
 choice between the two is made on the same cost estimate. All of it is NumPy on whole arrays.
 """
