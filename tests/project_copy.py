@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -40,14 +41,14 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def isolated_variables(scratch: Path) -> dict[str, str]:
+def isolated_variables(scratch: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Environment variables that send downloads, staging folders and MLflow runs into
-    `scratch`, away from the user's, and put the tests' venv first on PATH."""
+    `scratch`, away from the user's, and put the tests' venv first on `environ`'s PATH."""
     return {
         "CATDOG_CACHE_DIR": str(scratch / "download-cache"),
         "CATDOG_STAGING_DIR": str(scratch / "staging"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{environ['PATH']}",
     }
 
 

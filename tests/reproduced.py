@@ -13,8 +13,10 @@ own clients; the folder keeps its absolute path because the store records artifa
 
 The machine has two cores and pytest uses one: when the session holds tests that need the
 reproduced project, `make run` starts (niced) as soon as the tests are collected and runs
-beside the unit tests; so does the queued sweep of tests/test_dvc_sweep.py once `make run`
-is done (tests/sweep.py). The fixtures wait for them.
+beside the unit tests; a thread then keeps the pristine copy and, if tests/test_dvc_sweep.py
+is to run, queues and starts its sweep (tests/sweep.py), which runs beside the tests too. The
+fixtures wait for that thread. Both use the environment as it was at collection, not as a
+test running meanwhile may have changed it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -58,10 +61,14 @@ def uses(items: list[pytest.Item], fixture: str) -> bool:
 @dataclass
 class Reproduction:
     scratch: Path  # project/ (with its mlflow.db and mlruns/), caches, the make run log
+    with_sweep: bool = False  # queue and start the README sweep once `make run` is done
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     make_run: subprocess.Popen | None = None
     make_run_output: str = ""
     changed: bool = False
     sweep: QueuedSweep | None = None
+    _preparing: threading.Thread | None = None
+    _failure: BaseException | None = None
 
     @property
     def project(self) -> Path:
@@ -75,7 +82,7 @@ class Reproduction:
     def variables(self) -> dict[str, str]:
         """Caches and staging in the scratch folder, MLflow in the project's mlflow.db."""
         return {
-            **isolated_variables(self.scratch),
+            **isolated_variables(self.scratch, self.environ),
             "MLFLOW_TRACKING_URI": f"sqlite:///{self.project / STORE}",
         }
 
@@ -85,7 +92,7 @@ class Reproduction:
         # The venv the tests run in, taken as installed (-o): the copy must never reinstall it.
         venv = ["VENV=" + sys.prefix, "-o", f"{sys.prefix}/bin/.installed"]
         env = {
-            **os.environ,
+            **self.environ,
             **self.variables,
             "CATDOG_CLEAN_CACHE_DIR": str(self.scratch / "clean-cache"),
             "CATDOG_CHECKPOINT_DIR": str(self.scratch / "checkpoints"),
@@ -99,15 +106,27 @@ class Reproduction:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends make and its children
             )
+        self._preparing = threading.Thread(target=self._prepare, daemon=True)
+        self._preparing.start()
+
+    def _prepare(self) -> None:
+        """After `make run`: the pristine copy, then the sweep (in the background thread)."""
+        try:
+            returncode = self.make_run.wait(timeout=MAKE_RUN_SECONDS)
+            self.make_run_output = (self.scratch / "make-run.log").read_text()
+            assert returncode == 0, f"make run failed:\n{self.make_run_output[-5000:]}"
+            shutil.copytree(self.project, self.pristine, symlinks=True)
+            if self.with_sweep:
+                self.sweep = prepare_sweep(self.pristine, self.scratch / "sweep", self.environ)
+                start_sweep(self.sweep)
+        except BaseException as failure:  # raised again by wait(), in the test that waits
+            self._failure = failure
 
     def wait(self) -> None:
-        """Until `make run` is done; then keep the pristine copy. Fails with its log if it did."""
-        if self.pristine.exists():
-            return
-        returncode = self.make_run.wait(timeout=MAKE_RUN_SECONDS)
-        self.make_run_output = (self.scratch / "make-run.log").read_text()
-        assert returncode == 0, f"make run failed:\n{self.make_run_output[-5000:]}"
-        shutil.copytree(self.project, self.pristine, symlinks=True)
+        """Until `make run` is done and the rest prepared; fails as that did, if it did."""
+        self._preparing.join()
+        if self._failure is not None:
+            raise self._failure
 
     def restore_if_changed(self) -> None:
         if not self.changed:
@@ -133,6 +152,8 @@ class Reproduction:
         if self.make_run is not None and self.make_run.poll() is None:
             os.killpg(self.make_run.pid, signal.SIGKILL)
             self.make_run.wait()
+        if self._preparing is not None:
+            self._preparing.join(timeout=300)
         if self.sweep is not None:
             stop_sweep(self.sweep)
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -141,8 +162,9 @@ class Reproduction:
 _session: dict[str, Reproduction] = {}
 
 
-def _begin() -> Reproduction:
-    reproduction = Reproduction(Path(tempfile.mkdtemp(prefix="catdog-reproduced-")))
+def _begin(items: list[pytest.Item]) -> Reproduction:
+    scratch = Path(tempfile.mkdtemp(prefix="catdog-reproduced-"))
+    reproduction = Reproduction(scratch, with_sweep=uses(items, "queued_sweep"))
     _session["reproduction"] = reproduction
     reproduction.start()
     return reproduction
@@ -151,7 +173,7 @@ def _begin() -> Reproduction:
 def start_background_work(session: pytest.Session) -> None:
     """At the end of collection: start `make run` if a collected test needs its result."""
     if not session.config.option.collectonly and uses(session.items, "reproduction"):
-        _begin()
+        _begin(session.items)
 
 
 def stop_background_work() -> None:
@@ -161,12 +183,10 @@ def stop_background_work() -> None:
 
 @pytest.fixture(scope="session")
 def reproduction(request: pytest.FixtureRequest) -> Reproduction:
-    """The session's `make run`, waited for; the queued sweep starts then, if it is to run."""
-    reproduction = _session.get("reproduction") or _begin()  # or not foreseen at collection
+    """The session's `make run` (and the sweep's start, if it is to run), waited for."""
+    # Begun at collection, unless that did not foresee it (e.g. a test added by a plugin).
+    reproduction = _session.get("reproduction") or _begin(request.session.items)
     reproduction.wait()
-    if reproduction.sweep is None and uses(request.session.items, "queued_sweep"):
-        reproduction.sweep = prepare_sweep(reproduction.pristine, reproduction.scratch / "sweep")
-        start_sweep(reproduction.sweep)
     return reproduction
 
 
@@ -192,4 +212,5 @@ def changeable_reproduced_project(
 @pytest.fixture
 def queued_sweep(reproduction: Reproduction) -> QueuedSweep:
     """The README's sweep, queued and started on a copy of the reproduced project."""
+    assert reproduction.sweep is not None, "the sweep was not foreseen at collection"
     return reproduction.sweep

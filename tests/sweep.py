@@ -10,7 +10,6 @@ beside other tests, and tests/test_dvc_sweep.py waits for them and runs the rest
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -65,14 +64,15 @@ class QueuedSweep:
     names: list[str]  # the queued experiments, in the order queued
 
 
-def prepare_sweep(reproduced: Path, scratch: Path) -> QueuedSweep:
-    """Copy `reproduced` without its MLflow store into `scratch`, with an environment for it."""
+def prepare_sweep(reproduced: Path, scratch: Path, environ: dict[str, str]) -> QueuedSweep:
+    """Copy `reproduced` without its MLflow store into `scratch`; its environment: `environ`
+    with the caches, staging folder and store in `scratch`."""
     project = scratch / "project"
     store = shutil.ignore_patterns("mlflow.db", "mlruns")
     shutil.copytree(reproduced, project, symlinks=True, ignore=store)
     env = {
-        **os.environ,
-        **isolated_variables(scratch),
+        **environ,
+        **isolated_variables(scratch, environ),
         "CATDOG_CLEAN_CACHE_DIR": str(scratch / "clean-cache"),
         "CATDOG_CHECKPOINT_DIR": str(scratch / "checkpoints"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
