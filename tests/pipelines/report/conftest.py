@@ -175,7 +175,7 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "per_class": {name: {"kept": 16} for name in CLASSES},
             "splits": {},
         },
-        "image_manifest": image_manifest,
+        "image_manifest@full": image_manifest,
         "raw_images": raw,
         "clean_images": clean,
         "split_manifest": split_manifest,

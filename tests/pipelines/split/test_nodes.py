@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from catdog_pipeline.pipelines.split.nodes import assign_splits, build_data_quality_report
+from catdog_pipeline.pipelines.split.nodes import (
+    assign_splits,
+    build_data_quality_report,
+    dense_rank,
+    in_manifest_order,
+)
 
 CLASSES = {"cat": ["cats"], "dog": ["dogs"]}
 SPLIT = {"fractions": {"train": 0.8, "val": 0.1, "test": 0.1}, "seed": 7}
@@ -82,3 +88,21 @@ def test_data_quality_report_adds_split_counts() -> None:
     assert report["splits"]["test"] == {"cat": 10, "dog": 5}
     assert report["per_class"]["dog"] == {"kept": 50, "train": 40, "val": 5, "test": 5}
     assert report["kept"] == 150
+
+
+def test_manifest_order_is_pandas_sort_by_split_label_and_path() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "split": pd.Series(rng.choice(["train", "val", "test"], 500), dtype="str"),
+            "label": pd.Series(rng.choice(["dog", "cat"], 500), dtype="str"),
+            "image_path": pd.Series(  # ties too: a path may repeat across splits
+                [f"{n:03d}/{n}.jpg" for n in rng.integers(0, 200, 500)], dtype="str"
+            ),
+            "row": np.arange(500),
+        }
+    )
+    expected = frame.sort_values(["split", "label", "image_path"], kind="stable")
+    ordered = in_manifest_order(frame)
+    pd.testing.assert_frame_equal(ordered, expected.reset_index(drop=True))
+    assert dense_rank(pd.Series(["b", "a", "b", "c"], dtype="str")).tolist() == [1, 0, 1, 2]

@@ -17,12 +17,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 mark_duplicates,
                 inputs=["inspected_images", "params:clean"],
-                outputs="image_manifest",
+                outputs="image_manifest@full",
                 name="mark_duplicates",
             ),
             node(
                 summarize_cleaning,
-                inputs="image_manifest",
+                inputs="image_manifest@full",
                 outputs="clean_summary",
                 name="summarize_cleaning",
             ),

@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 summarise_data_quality,
                 inputs=[
                     "data_quality",
-                    "image_manifest",
+                    "image_manifest@full",
                     "raw_images",
                     "params:report",
                     MAX_PIXELS,

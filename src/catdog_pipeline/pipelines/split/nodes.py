@@ -36,17 +36,17 @@ def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping
     """
     fractions = split_fractions(split)
     class_names = list(classes)
-    # Only the columns the split needs: a copy of all of them costs ~0.3 KB per photo.
+    # Only the columns and rows the split needs, and no further copy of them: at 192,000
+    # photos every copy of the paths costs ~25 MB.
     kept = image_manifest.loc[
         image_manifest["status"] == "kept", ["image_path", "original_path", "label"]
-    ].copy()
+    ]
     unknown = set(kept["label"]) - set(class_names)
     if unknown:
         raise InputError(f"Labels {sorted(unknown)} are not in params `classes` {class_names}")
     group = image_manifest.loc[kept.index, "duplicate_group"].to_numpy(copy=True)
     lone = group < 0
     group[lone] = group.max(initial=-1) + 1 + np.arange(int(lone.sum()))
-    kept["group"] = group
     rng = np.random.default_rng(int(split["seed"]))
     split_index = np.zeros(len(kept), dtype=np.int64)
     for label in class_names:
@@ -57,11 +57,31 @@ def assign_splits(image_manifest: pd.DataFrame, classes: Mapping, split: Mapping
         bounds = np.cumsum(fractions)[:-1] * ends[-1] if len(ends) else []
         group_split = pd.Series(np.searchsorted(bounds, ends, side="left"), index=order)
         split_index[rows] = group_split.loc[group[rows]].to_numpy()
-    kept["split"] = pd.Series(np.array(SPLITS)[split_index], index=kept.index, dtype="str")
-    kept["label_index"] = kept["label"].map({name: i for i, name in enumerate(class_names)})
-    result = kept[SPLIT_COLUMNS].sort_values(["split", "label", "image_path"])
+    split_names = np.array(SPLITS)[split_index]
+    result = kept.assign(
+        label_index=kept["label"].map(class_names.index).astype("int64"),
+        split=pd.Series(split_names, index=kept.index, dtype="str"),
+        group=group,
+    )[SPLIT_COLUMNS]
     logger.info("Split: %s", result["split"].value_counts().to_dict())
-    return result.reset_index(drop=True).astype({"label_index": "int64", "group": "int64"})
+    return in_manifest_order(result)
+
+
+def in_manifest_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame`'s rows sorted by split, label and image path, the split manifest's order."""
+    keys = [dense_rank(frame[column]) for column in ("image_path", "label", "split")]
+    return frame.iloc[np.lexsort(keys)].reset_index(drop=True)
+
+
+def dense_rank(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the distinct values, from one argsort: sorting by these
+    integers (np.lexsort) spares the ~300 bytes a row that pandas' multi-key sort of strings
+    takes at 192,000 photos."""
+    order = values.argsort(kind="stable").to_numpy()
+    ordered = values.iloc[order].reset_index(drop=True)
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = np.cumsum(ordered.ne(ordered.shift()).to_numpy(dtype=bool, na_value=True)) - 1
+    return ranks
 
 
 def build_data_quality_report(

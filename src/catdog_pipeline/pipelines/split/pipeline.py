@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 assign_splits,
-                inputs=["image_manifest", "params:classes", "params:split"],
+                inputs=["image_manifest@split", "params:classes", "params:split"],
                 outputs="dealt_splits",
                 name="assign_splits",
             ),

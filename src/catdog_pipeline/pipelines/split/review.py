@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
-from catdog_pipeline.core.label_review import LabelReview, ReviewDecision, content_hash
+from catdog_pipeline.core.label_review import LabelReview, content_hash
+
+from .nodes import in_manifest_order
 
 logger = logging.getLogger(__name__)
-NO_DECISION = ReviewDecision(sha256="", decision="none")
+COUNTED = ("decisions", "relabelled", "excluded", "confirmed", "pending", "unmatched")
 UNMATCHED_LISTED = 5  # hashes named in the warning; all are counted
 
 
@@ -32,15 +33,20 @@ def apply_label_review(
     """
     class_names = list(classes)
     label_review.check_classes(class_names)
-    hashes = [content_hash(path) for path in assigned["image_path"]]
     decided = {entry.sha256: entry for entry in label_review.decisions}
-    found = [decided.get(sha, NO_DECISION) for sha in hashes]
-    action = np.array([entry.decision for entry in found])
-    new_label = np.array([entry.new_label or "" for entry in found])
-    relabelled = (action == "relabel") & (new_label != assigned["label"].to_numpy(dtype=str))
+    if not decided:  # nothing to apply: the dealt splits as they are, not another copy
+        return assigned, dict.fromkeys(COUNTED, 0)
+    hashes = assigned["image_path"].map(content_hash)
+    action = hashes.map({sha: entry.decision for sha, entry in decided.items()}).to_numpy(
+        dtype=object, na_value="none"
+    )
+    new_label = hashes.map({sha: entry.new_label for sha, entry in decided.items()})
+    relabelled = (action == "relabel") & (new_label != assigned["label"]).to_numpy(
+        dtype=bool, na_value=False
+    )
     excluded = action == "exclude"
-    present = set(hashes)
-    unmatched = [sha for sha in decided if sha not in present]
+    matched = set(hashes[action != "none"])
+    unmatched = [sha for sha in decided if sha not in matched]
     counts = {
         "decisions": len(label_review.decisions),
         "relabelled": int(relabelled.sum()),
@@ -59,11 +65,10 @@ def apply_label_review(
             ", ".join(sha[:12] + "…" for sha in unmatched[:UNMATCHED_LISTED]),
             ", ..." if len(unmatched) > UNMATCHED_LISTED else "",
         )
-    reviewed = assigned.copy()
-    reviewed.loc[relabelled, "label"] = new_label[relabelled]
-    reviewed = reviewed[~excluded]
+    logger.info("Label review %s: %s", label_review.source, counts)
+    reviewed = assigned[~excluded]
+    if not relabelled.any():  # excluding rows keeps the order
+        return reviewed.reset_index(drop=True), counts
+    reviewed.loc[relabelled[~excluded], "label"] = new_label[relabelled].to_numpy()
     reviewed["label_index"] = reviewed["label"].map(class_names.index).astype("int64")
-    if label_review.decisions:
-        logger.info("Label review %s: %s", label_review.source, counts)
-    ordered = reviewed.sort_values(["split", "label", "image_path"])
-    return ordered.reset_index(drop=True), counts
+    return in_manifest_order(reviewed), counts
