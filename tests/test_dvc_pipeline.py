@@ -250,6 +250,8 @@ def test_first_ten_minutes_of_the_readme_run_as_written(
     # The README's ports may be taken on this machine: the same commands on free ones.
     ports = {readme_port: str(free_port()) for readme_port in ("8000", "5000")}
     servers: dict[str, subprocess.Popen] = {}  # port -> server
+    # `mlflow ui` starts 7 job-runner processes (~80 CPU-seconds to import) the tour never uses.
+    without_mlflow_job_runner = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     outputs: dict[str, str] = {}
 
     def wait_for(port: str) -> None:
@@ -266,6 +268,7 @@ def test_first_ten_minutes_of_the_readme_run_as_written(
                         command.removesuffix("&"),
                         shell=True,
                         cwd=project,
+                        env=without_mlflow_job_runner,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
