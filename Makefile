@@ -8,10 +8,13 @@ export DO_NOT_TRACK := 1
 .PHONY: install browser run test lint bench-clean clean-venv
 
 # The virtualenv is rebuilt whenever the lock file or pyproject.toml changes.
+# Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set (CI images often do),
+# every kedro stage, CLI call and test subprocess would otherwise compile Keras, TensorFlow and
+# MLflow from source again (~20 s each).
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip sync --quiet -p $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode -p $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps -e .
 	touch $@
 
