@@ -28,11 +28,15 @@ def check_test_time_augmentation(mode: Any) -> str | None:
 def probability_function(model: Any, test_time_augmentation: str | None) -> Callable[[Any], Any]:
     """uint8 batch (n, height, width, 3) -> float32 P(class index 1), shape (n,).
 
-    Wrap it in `tf.function` to trace it once; the model runs in inference mode.
+    Wrap it in `tf.function` to trace it once; the model runs in inference mode, with its
+    batch norms folded into its convolutions (core/folding.py: the same answers, ~2x faster).
     """
     import tensorflow as tf
 
+    from catdog_pipeline.core.folding import fold_batch_norms
+
     mode = check_test_time_augmentation(test_time_augmentation)
+    model = fold_batch_norms(model)
 
     def probabilities(batch: tf.Tensor) -> tf.Tensor:
         answer = tf.reshape(model(batch, training=False), [-1])
