@@ -2,7 +2,7 @@
 
     python benchmarks/bench_serving.py [--model data/06_models/model.keras]
         [--archive ../shared/datasets/petimages-180-12k.zip] [--clients 4] [--requests 2000]
-        [--seconds 60] [--batch-images 0]
+        [--seconds 60] [--batch-images 0] [--results bench_serving]
 
 1. Starts `catdog serve` on 127.0.0.1 (a free port) and has `--clients` concurrent clients
    POST one 180 px photo from the archive, until `--requests` answers or `--seconds` have
@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="load-test answers, at most")
     parser.add_argument("--seconds", type=float, default=60, help="load-test time, at most")
     parser.add_argument("--batch-images", type=int, default=0, help="0: the whole archive")
+    parser.add_argument("--results", default="bench_serving", help="benchmarks/results/<this>.json")
     args = parser.parse_args()
     if not args.archive.is_file():
         sys.exit(f"{args.archive} not found: the benchmark needs the PetImages archive")
@@ -275,7 +276,7 @@ def main() -> None:
         )
     results["load_after"] = os.getloadavg()
     results["busiest_processes_at_end"] = cpu_neighbours()
-    save_results("bench_serving", results)
+    save_results(args.results, results)
 
 
 if __name__ == "__main__":
