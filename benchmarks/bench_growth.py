@@ -26,14 +26,12 @@ Writes benchmarks/results/bench_growth.json with the ratios 16x (or the largest 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from multiprocessing import get_context
@@ -41,11 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import yaml
 
-from bench_incremental import CpuSeconds
-from machine import PeakMemory, describe_machine, save_results
+from machine import CpuSeconds, OwnCpuSeconds, PeakMemory, describe_machine, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = ROOT.parent / "shared/datasets/petimages-180-12k.zip"
@@ -136,32 +132,6 @@ def project_clone(work: Path, source: Path) -> tuple[Path, str]:
     params["ingest"].update(source=str(source), sha256=None)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project, commit
-
-
-class OwnCpuSeconds:
-    """CPU seconds (user + system) of process `pid` alone, not its children: for clean, the
-    driver's share (collecting results, caching them, duplicates), sampled until it ends."""
-
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        self.seconds = 0.0
-        self._process = psutil.Process(pid)
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._every_s):
-            with contextlib.suppress(psutil.Error):
-                times = self._process.cpu_times()
-                self.seconds = times.user + times.system
-
-    def __enter__(self) -> OwnCpuSeconds:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def run_stage(stage: str, project: Path, env: dict[str, str], log_file: Path) -> dict[str, Any]:

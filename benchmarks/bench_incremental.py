@@ -21,21 +21,17 @@ Writes benchmarks/results/bench_incremental.json (with the machine and its load 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-import psutil
-
-from machine import PeakMemory, describe_machine, save_results
+from machine import CpuSeconds, PeakMemory, describe_machine, save_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,42 +69,6 @@ def ingest(sources: str | list[str], params: dict) -> tuple[Path, pd.DataFrame, 
     raw, rejected = fetch_raw_images(ingest_params, params["classes"])
     inventory = build_raw_inventory(raw, rejected, ingest_params, params["classes"])
     return raw, inventory, time.perf_counter() - started
-
-
-class CpuSeconds:
-    """CPU seconds (user + system) used by this process and all its descendants, sampled: pool
-    workers are children of multiprocessing's fork server, so the OS does not count them here."""
-
-    def __init__(self, every_s: float = 0.1) -> None:
-        self.seconds = 0.0
-        self._root = psutil.Process()
-        self._every_s = every_s
-        self._last: dict[int, float] = {}
-        self._start = self._snapshot()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _snapshot(self) -> dict[int, float]:
-        used = {}
-        for process in [self._root, *self._root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                used[process.pid] = times.user + times.system
-        return used
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._every_s):
-            self._last.update(self._snapshot())
-
-    def __enter__(self) -> CpuSeconds:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._last.update(self._snapshot())
-        self.seconds = sum(used - self._start.get(pid, 0.0) for pid, used in self._last.items())
 
 
 def clean(raw: Path, inventory: pd.DataFrame, params: dict) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -42,32 +42,92 @@ def describe_machine() -> dict[str, Any]:
     }
 
 
-class PeakMemory:
-    """Peak summed RSS of a process (this one by default) and all its descendants, sampled."""
+class Sampler:
+    """Calls `sample()` every `every_s` seconds on a thread while the `with` block runs, and
+    once more at its end."""
 
-    def __init__(self, pid: int | None = None, every_s: float = 0.1) -> None:
-        self.peak_mib = 0.0
-        self._root = psutil.Process(pid)
+    def __init__(self, every_s: float) -> None:
         self._every_s = every_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
         while not self._stop.wait(self._every_s):
-            total = 0
-            with contextlib.suppress(psutil.Error):
-                for process in [self._root, *self._root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        total += process.memory_info().rss
-            self.peak_mib = max(self.peak_mib, total / 2**20)
+            self.sample()
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
+
+
+def process_tree(root: psutil.Process) -> list[psutil.Process]:
+    """`root` and all its descendants (none if it is gone)."""
+    with contextlib.suppress(psutil.Error):
+        return [root, *root.children(recursive=True)]
+    return []
+
+
+class PeakMemory(Sampler):
+    """Peak summed RSS of a process (this one by default) and all its descendants, sampled."""
+
+    def __init__(self, pid: int | None = None, every_s: float = 0.1) -> None:
+        super().__init__(every_s)
+        self.peak_mib = 0.0
+        self._root = psutil.Process(pid)
+
+    def sample(self) -> None:
+        total = 0
+        for process in process_tree(self._root):
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        self.peak_mib = max(self.peak_mib, total / 2**20)
+
+
+class CpuSeconds(Sampler):
+    """CPU seconds (user + system) used by this process and all its descendants, sampled: pool
+    workers are children of multiprocessing's fork server, so the OS does not count them here."""
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        super().__init__(every_s)
+        self.seconds = 0.0
+        self._root = psutil.Process()
+        self._last: dict[int, float] = {}
+        self._start = self._snapshot()
+
+    def _snapshot(self) -> dict[int, float]:
+        used = {}
+        for process in process_tree(self._root):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                used[process.pid] = times.user + times.system
+        return used
+
+    def sample(self) -> None:
+        self._last.update(self._snapshot())
+        self.seconds = sum(used - self._start.get(pid, 0.0) for pid, used in self._last.items())
+
+
+class OwnCpuSeconds(Sampler):
+    """CPU seconds (user + system) of process `pid` alone, not its children: for clean, the
+    driver's share (collecting results, caching them, duplicates), sampled until it ends."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        super().__init__(every_s)
+        self.seconds = 0.0
+        self._process = psutil.Process(pid)
+
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            times = self._process.cpu_times()
+            self.seconds = times.user + times.system
 
 
 def save_results(name: str, results: dict[str, Any]) -> None:
