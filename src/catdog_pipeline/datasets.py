@@ -1,4 +1,5 @@
-"""Custom Kedro datasets: a folder of image files and a Keras model, each replaced atomically.
+"""Custom Kedro datasets: a folder of image files (as files or as tar shards) and a Keras
+model, each replaced atomically.
 
 Temporary names carry the writing process's id; what a process that no longer runs left
 behind (a crash, a kill) is cleaned up by the next save.
@@ -15,8 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from kedro.io import AbstractDataset, DatasetError
 
+from catdog_pipeline import image_shards
 from catdog_pipeline.processes import process_alive
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,7 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
         if not staged.is_dir():
             raise DatasetError(f"Cannot save '{self._path}': '{staged}' is not a folder.")
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        self._recover(keep=staged)
         incoming = self._next_to_target(staged)
         retired = self._path.with_name(f".{self._path.name}.old-{os.getpid()}")
         if self._path.exists():
@@ -60,15 +63,17 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
             raise
         shutil.rmtree(retired, ignore_errors=True)
 
-    def _recover(self) -> None:
+    def _recover(self, keep: Path) -> None:
         """Undo an interrupted save: put the previous folder back if the target is missing, and
-        delete the `.<name>.old-<pid>` / `.<name>.new-<pid>-*` folders dead processes left."""
+        delete the `.<name>.old-<pid>` / `.<name>.new-<pid>-*` folders dead processes left
+        (all but `keep`, the folder being saved)."""
         name = re.escape(self._path.name)
         pattern = re.compile(rf"\.{name}\.(?:old-(?P<old>\d+)|new-(?:(?P<new>\d+)-)?.+)")
         leftovers = [
             path
             for path in self._path.parent.iterdir()
             if (match := pattern.fullmatch(path.name))
+            and path.resolve() != keep.resolve()
             and _left_behind(match["old"] or match["new"])
         ]
         previous = [p for p in leftovers if ".old-" in p.name]
@@ -95,6 +100,86 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+class ShardedImageFolderDataset(AbstractDataset[Path, Path]):
+    """A folder of images versioned as tar shards (`image_shards`), read as a plain folder.
+
+    `path` is the shard folder, what DVC tracks and moves; `unpacked` the folder of files that
+    nodes read, a local copy that `load` unpacks when it is missing or from other shards (its
+    `.unpacked-from` file names the index it came from). `save` takes a finished folder like
+    `ImageFolderDataset.save`, packs it into shards of about `shard_mib` MiB, then swaps in the
+    shards and the folder, each in one rename. A lock beside the folder serialises processes.
+    """
+
+    STAMP = ".unpacked-from"
+
+    def __init__(
+        self,
+        path: str,
+        unpacked: str,
+        shard_mib: float = 64,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._shards = ImageFolderDataset(path)
+        self._unpacked = ImageFolderDataset(unpacked)
+        self._shard_bytes = int(shard_mib * 2**20)
+        self._lock = FileLock(Path(unpacked).with_name(f".{Path(unpacked).name}.lock"))
+        self.metadata = metadata
+
+    def load(self) -> Path:
+        folder = self._unpacked._path
+        with self._lock:
+            digest = _as_dataset_error(image_shards.index_digest, self._shards._path)
+            stamp = folder / self.STAMP
+            if stamp.is_file() and stamp.read_text() == digest:
+                return folder
+            logger.info("Unpacking %s into %s", self._shards._path, folder)
+            staged = _sibling_folder(folder)
+            try:
+                _as_dataset_error(image_shards.unpack, self._shards._path, staged)
+                (staged / self.STAMP).write_text(digest)
+                self._unpacked.save(staged)
+            finally:
+                shutil.rmtree(staged, ignore_errors=True)
+        return folder
+
+    def save(self, data: Path) -> None:
+        staged = Path(data)
+        if not staged.is_dir():
+            raise DatasetError(f"Cannot save '{self._shards._path}': '{staged}' is not a folder.")
+        (staged / self.STAMP).unlink(missing_ok=True)
+        shards = self._shards._path
+        with self._lock:
+            packed = _sibling_folder(shards)
+            try:
+                image_shards.pack(staged, packed, self._shard_bytes, previous=shards)
+                (staged / self.STAMP).write_text(image_shards.index_digest(packed))
+                self._shards.save(packed)
+            finally:
+                shutil.rmtree(packed, ignore_errors=True)
+            self._unpacked.save(staged)
+
+    def _exists(self) -> bool:
+        return (self._shards._path / image_shards.INDEX).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._shards._path), "unpacked": str(self._unpacked._path)}
+
+
+def _sibling_folder(target: Path) -> Path:
+    """A new folder beside `target`, named so that `ImageFolderDataset` clears it if its
+    process dies before using it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.new-{os.getpid()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+
+
+def _as_dataset_error(function: Any, *args: Any) -> Any:
+    try:
+        return function(*args)
+    except image_shards.ShardError as error:
+        raise DatasetError(str(error)) from error
 
 
 def staging_folder(name: str) -> Path:
