@@ -2,16 +2,15 @@
 
     nice -n 10 .venv/bin/python benchmarks/bench_dvc_transfer.py
         [--archive ../shared/datasets/petimages-180-12k.zip] [--work /tmp/catdog-dvc-transfer]
-        [--shard-images 1000]
 
 In a fresh clone of the project's last commit with `ingest.source` pointing at the archive,
 `dvc repro clean` (ingest and clean; DVC hashes the outputs into its cache). Then, to a folder
 as the remote (`dvc remote add --local`), each timed as a user runs it:
-- files: `dvc push clean` (the clean stage's outputs: one file per image, the manifest and the
-  summary); then with the cache and data/02_intermediate/images deleted, `dvc pull clean`;
-- shards: the same images packed into uncompressed tar files of --shard-images each (what a
-  TFRecord or WebDataset layout would hold), `dvc add`ed as one folder, pushed and pulled the
-  same way: the cost of a file against the cost of a byte.
+- shards, what the clean stage writes (`image_shards`, tar files of ~64 MiB): `dvc push clean`;
+  then with the cache, the shards and the unpacked folder deleted, `dvc pull clean`, and the
+  unpacking the first stage to read `clean_images` does (`ShardedImageFolderDataset.load`);
+- files, the layout before shards: the same images as one file each, `dvc add`ed as a folder,
+  pushed and pulled the same way: the cost of a file against the cost of a byte.
 Reports seconds, files/s, MiB/s and images/s of each, and the hours 10,000,000 images would
 take at the measured images/s. Writes benchmarks/results/bench_dvc_transfer.json.
 """
@@ -23,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from bench_growth import DEFAULT_ARCHIVE, project_clone
 from machine import PeakMemory, describe_machine, save_results
 
 IMAGES = Path("data/02_intermediate/images")
+SHARDS = Path("data/02_intermediate/image_shards")
 TEN_MILLION = 10_000_000
 
 
@@ -70,15 +69,15 @@ def rates(timing: dict[str, Any], files: int, size: int, images: int) -> dict[st
     }
 
 
-def pack_shards(images: Path, shards: Path, per_shard: int) -> int:
-    """Uncompressed tar files of `per_shard` images each; returns how many."""
-    shards.mkdir()
-    files = sorted(path for path in images.rglob("*") if path.is_file())
-    for number, start in enumerate(range(0, len(files), per_shard)):
-        with tarfile.open(shards / f"images-{number:05d}.tar", "w") as shard:
-            for path in files[start : start + per_shard]:
-                shard.add(path, arcname=path.relative_to(images).as_posix())
-    return -(-len(files) // per_shard)
+def unpack(project: Path, env: dict[str, str]) -> dict[str, Any]:
+    """What the first stage to read clean_images does after a `dvc pull`: unpack the shards."""
+    code = (
+        "from catdog_pipeline.datasets import ShardedImageFolderDataset as D; "
+        f"D(path='{SHARDS}', unpacked='{IMAGES}').load()"
+    )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=project, env=env, check=True)
+    return {"seconds": round(time.perf_counter() - started, 1)}
 
 
 def push_and_pull(
@@ -105,7 +104,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
     parser.add_argument("--work", type=Path, default=Path("/tmp/catdog-dvc-transfer"))
-    parser.add_argument("--shard-images", type=int, default=1000)
     args = parser.parse_args()
     if not args.archive.is_file():
         raise SystemExit(f"{args.archive} does not exist: see ../shared/datasets/README.md")
@@ -125,13 +123,15 @@ def main() -> None:
     results["repro_clean"] = dvc(project, env, "repro", "clean")
     remote = args.work / "remote"
     dvc(project, env, "remote", "add", "--local", "-d", "bench", str(remote))
-    images = folder_size(project / IMAGES)[0]
-    results["files"] = push_and_pull(project, env, "clean", IMAGES, images)
-    shards = Path("shards")
-    results["shard_images"] = args.shard_images
-    results["shard_count"] = pack_shards(project / IMAGES, project / shards, args.shard_images)
-    results["add_shards"] = dvc(project, env, "add", str(shards))
-    results["shards"] = push_and_pull(project, env, f"{shards}.dvc", shards, images)
+    images = folder_size(project / IMAGES)[0] - 1  # less the `.unpacked-from` stamp
+    shutil.rmtree(project / IMAGES)  # `dvc pull` brings the shards; the folder is unpacked after
+    results["shards"] = push_and_pull(project, env, "clean", SHARDS, images)
+    results["shards"]["unpack"] = rates(unpack(project, env), images, 0, images)
+    files = Path("files")
+    shutil.copytree(project / IMAGES, project / files)
+    (project / files / ".unpacked-from").unlink()
+    results["add_files"] = dvc(project, env, "add", str(files))
+    results["files"] = push_and_pull(project, env, f"{files}.dvc", files, images)
     results["remote"] = "a local folder (same disk): no network, so this is DVC's own cost"
     results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     results["note"] = "machine shared with other jobs (see the load averages); run with nice -n 10"

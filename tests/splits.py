@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from PIL import Image
 
+from catdog_pipeline.datasets import ShardedImageFolderDataset
 from catdog_pipeline.images import encode_jpeg
 
 SIZE = (32, 32)
@@ -52,3 +54,18 @@ def make_split(
                     }
                 )
     return pd.DataFrame(rows), clean_images
+
+
+def clean_images_dataset(project: Path) -> ShardedImageFolderDataset:
+    """`project`'s clean_images dataset, as its catalog defines it, with paths under `project`."""
+    config = yaml.safe_load((project / "conf/base/catalog.yml").read_text())["clean_images"]
+    return ShardedImageFolderDataset(
+        path=str(project / config["path"]),
+        unpacked=str(project / config["unpacked"]),
+        shard_mib=config["shard_mib"],
+    )
+
+
+def install_clean_images(project: Path, folder: Path) -> None:
+    """Save `folder` as `project`'s clean_images (shards and unpacked folder), as clean does."""
+    clean_images_dataset(project).save(folder)

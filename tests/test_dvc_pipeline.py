@@ -25,6 +25,7 @@ import yaml
 from mlflow import MlflowClient
 from tests.project_copy import PROJECT_ROOT
 from tests.reproduced import REPRODUCTION_TIMEOUT, Reproduction, run, stages_run
+from tests.splits import clean_images_dataset
 
 from catdog_pipeline.hooks import flatten_params
 from catdog_pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, run_name
@@ -38,6 +39,11 @@ DATA_OUTPUTS = [
     "data/02_intermediate/manifest.parquet",
     "data/03_primary/split.parquet",
 ]
+CLEAN_SHARDS = "data/02_intermediate/image_shards"
+
+
+def split_image_paths(project: Path) -> list[str]:
+    return pd.read_parquet(project / "data/03_primary/split.parquet")["image_path"].tolist()
 
 
 def set_params(project: Path, section: str, **values) -> None:
@@ -178,9 +184,9 @@ def test_repro_builds_manifest_split_and_quality_report(reproduced_project: Path
     split_sizes = {name: sum(counts.values()) for name, counts in quality["splits"].items()}
     assert sum(split_sizes.values()) == quality["kept"] > 550
     assert split_sizes["train"] == pytest.approx(0.8 * quality["kept"], abs=2)
-    split = pd.read_parquet(project / "data/03_primary/split.parquet")
     images = project / "data/02_intermediate/images"
-    assert all((images / path).is_file() for path in split["image_path"])
+    assert all((images / path).is_file() for path in split_image_paths(project))
+    assert (project / CLEAN_SHARDS / "index.json").is_file()
 
 
 def test_second_repro_does_nothing(reproduced_project: Path) -> None:
@@ -310,10 +316,16 @@ def test_push_and_pull_through_a_local_remote(
     run(["dvc", "remote", "add", "--local", "-d", "teammate", str(tmp_path / "remote")], project)
     run(["dvc", "push", "--with-deps", "split"], project)
     manifest = (project / "data/02_intermediate/manifest.parquet").read_bytes()
-    for output in ["data/01_raw/images", "data/02_intermediate/images", *DATA_OUTPUTS]:
+    images = project / "data/02_intermediate/images"
+    clean_images = {path: (images / path).read_bytes() for path in split_image_paths(project)}
+    for output in ["data/01_raw/images", CLEAN_SHARDS, images, *DATA_OUTPUTS]:
         target = project / output
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     shutil.rmtree(project / ".dvc/cache")
     run(["dvc", "pull", "--with-deps", "split"], project)
     assert (project / "data/02_intermediate/manifest.parquet").read_bytes() == manifest
     assert "up to date" in run(["dvc", "status", "split"], project).lower()
+    # DVC moved the shards; the first stage to read clean_images unpacks them.
+    assert not images.exists()
+    unpacked = clean_images_dataset(project).load()
+    assert {path: (unpacked / path).read_bytes() for path in clean_images} == clean_images

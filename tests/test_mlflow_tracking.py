@@ -29,6 +29,7 @@ import requests
 import yaml
 from PIL import Image
 from tests.catalog import copy_catalog
+from tests.splits import install_clean_images
 
 from catdog_pipeline.catalog_paths import dataset_path
 from catdog_pipeline.hooks import _pipeline_tag, dvc_data_hashes, flatten_params, git_state
@@ -139,7 +140,9 @@ def test_dvc_hashes_come_from_the_file_and_dvc_lock(tmp_path: Path) -> None:
     lock = {
         "schema": "2.0",
         "stages": {
-            "clean": {"outs": [{"path": "moved/data/02_intermediate/images", "md5": "abc.dir"}]},
+            "clean": {
+                "outs": [{"path": "moved/data/02_intermediate/image_shards", "md5": "abc.dir"}]
+            },
             "split": {"outs": [{"path": "moved/data/03_primary/split.parquet", "md5": md5}]},
         },
     }
@@ -340,7 +343,7 @@ def _stop(server: subprocess.Popen) -> None:
 def _write_tiny_training_data(project: Path) -> pd.DataFrame:
     """Clean images (dark cats, bright dogs, TINYxTINY) and their split manifest."""
     rng = np.random.default_rng(0)
-    images = project / "data/02_intermediate/images"
+    images = project / "data/.tiny-clean-images"
     rows = []
     for split, count in SPLIT_SIZES.items():
         for index in range(count):
@@ -363,6 +366,7 @@ def _write_tiny_training_data(project: Path) -> pd.DataFrame:
                 }
             )
     manifest = pd.DataFrame(rows)
+    install_clean_images(project, images)
     (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
     manifest.to_parquet(project / "data/03_primary/split.parquet")
     return manifest

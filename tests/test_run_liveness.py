@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import mlflow
 import pytest
 import yaml
-from tests.splits import make_split
+from tests.splits import install_clean_images, make_split
 
 from catdog_pipeline.processes import host_name
 from catdog_pipeline.run_liveness import (
@@ -114,7 +114,7 @@ def test_a_training_killed_with_9_is_failed_by_the_next_stage(project_copy: Path
     manifest, clean_images = make_split(tmp_path / "split", {"train": 8, "val": 4, "test": 2})
     (project_copy / "data/03_primary").mkdir(parents=True, exist_ok=True)
     manifest.to_parquet(project_copy / "data/03_primary/split.parquet")
-    clean_images.rename(project_copy / "data/02_intermediate/images")
+    install_clean_images(project_copy, clean_images)
     params_file = project_copy / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["image"]["size"] = [32, 32]

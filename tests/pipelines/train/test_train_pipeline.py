@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests.splits import install_clean_images
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_kedro_run_train_writes_model_card_and_history(
     manifest, clean_images = split_factory({"train": 8, "val": 4, "test": 2})
     (project_copy / "data" / "03_primary").mkdir(parents=True, exist_ok=True)
     manifest.to_parquet(project_copy / "data" / "03_primary" / "split.parquet")
-    clean_images.rename(project_copy / "data" / "02_intermediate" / "images")
+    install_clean_images(project_copy, clean_images)
     params_file = project_copy / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["image"]["size"] = [32, 32]
