@@ -10,7 +10,8 @@ training images/s (validation included), over all epochs and in the median epoch
 first. Then fits the same model (same params, seed and determinism) on the same split held in
 memory as NumPy arrays, for `--bare-epochs` epochs, to compare steady-state images/s: the
 tf.data pipeline should reach >= 0.9x the bare fit.
-Prints the results as JSON and writes them to benchmarks/results/bench_train.json.
+Prints the results as JSON and writes them to benchmarks/results/<--results>.json
+(default bench_train.json).
 """
 
 from __future__ import annotations
@@ -170,6 +171,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--bare-epochs", type=int, default=3, help="0 skips the bare fit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument(
+        "--results", default="bench_train", help="results file name under benchmarks/results/"
+    )
     args = parser.parse_args()
     if not args.archive.is_file():
         raise SystemExit(f"{args.archive} does not exist: see ../shared/datasets/README.md")
@@ -218,7 +222,7 @@ def main() -> None:
     else:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    save_results("bench_train", results)
+    save_results(args.results, results)
 
 
 if __name__ == "__main__":

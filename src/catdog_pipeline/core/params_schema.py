@@ -206,6 +206,8 @@ class TrainParams(_Section):
     optimizer: Literal[OPTIMIZERS]  # type: ignore[valid-type]
     learning_rate: Annotated[float, Field(gt=0, le=10)]
     lr_schedule: Literal[LR_SCHEDULES]  # type: ignore[valid-type]
+    warmup_epochs: Count
+    ema_momentum: Annotated[float, Field(gt=0, lt=1)] | None
     early_stopping_patience: Count
     class_weight: Literal["balanced"] | None
     label_smoothing: Dropout
@@ -218,6 +220,15 @@ class TrainParams(_Section):
     simple_cnn: SimpleCnnParams
     xception_mini: XceptionMiniParams
     transfer: TransferParams
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> TrainParams:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs}): "
+                "the learning rate would never reach learning_rate"
+            )
+        return self
 
 
 class EvaluateParams(_Section):

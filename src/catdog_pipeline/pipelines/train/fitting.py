@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -33,20 +33,37 @@ def compile_model(model: keras.Model, params: Mapping[str, Any], steps_per_epoch
 
 
 def optimizer(params: Mapping[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The `train.optimizer` with `train.learning_rate`, constant or cosine-decayed to 0."""
-    name, schedule = params["optimizer"], params["lr_schedule"]
-    rate = float(params["learning_rate"])
-    if schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(
-            rate, decay_steps=params["epochs"] * steps_per_epoch
-        )
+    """The `train.optimizer` at `learning_rate(...)`, keeping a moving average of the weights
+    when `train.ema_momentum` is set (swapped in for validation and the final model)."""
+    name, rate = params["optimizer"], learning_rate(params, steps_per_epoch)
+    ema = {"use_ema": params["ema_momentum"] is not None}
+    if ema["use_ema"]:
+        ema["ema_momentum"] = float(params["ema_momentum"])
     if name == "adam":
-        return keras.optimizers.Adam(rate)
+        return keras.optimizers.Adam(rate, **ema)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate)
+        return keras.optimizers.AdamW(rate, **ema)
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-    return keras.optimizers.RMSprop(rate)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **ema)
+    return keras.optimizers.RMSprop(rate, **ema)
+
+
+def learning_rate(
+    params: Mapping[str, Any], steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """`train.learning_rate`: reached linearly from 0 over `warmup_epochs`, then constant or
+    cosine-decayed to 0 by the last epoch (`lr_schedule`)."""
+    rate = float(params["learning_rate"])
+    warmup_steps = params["warmup_epochs"] * steps_per_epoch
+    if params["lr_schedule"] == "constant" and not warmup_steps:
+        return rate
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else rate,
+        decay_steps=max(params["epochs"] * steps_per_epoch - warmup_steps, 1),
+        alpha=1.0 if params["lr_schedule"] == "constant" else 0.0,  # 1.0: no decay
+        warmup_target=rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
 
 
 def class_weights(labels: np.ndarray, mode: str | None) -> dict[int, float] | None:
@@ -62,13 +79,22 @@ def class_weights(labels: np.ndarray, mode: str | None) -> dict[int, float] | No
     return {index: len(labels) / (2 * count) for index, count in enumerate(counts)}
 
 
-def callbacks(params: Mapping[str, Any], epoch_offset: int = 0) -> list[keras.callbacks.Callback]:
-    """Learning-rate logging, early stopping on val_loss, and MLflow metrics if a run is active.
+def callbacks(
+    params: Mapping[str, Any],
+    epoch_offset: int = 0,
+    checkpoint_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> list[keras.callbacks.Callback]:
+    """Learning-rate logging, `checkpoint_callbacks`, the moving-average swap, early stopping
+    on val_loss, and MLflow metrics if a run is active.
 
     `epoch_offset`: epochs already run by an earlier phase, so MLflow steps continue from them.
+    The checkpoints come before the swap, so they save the weights being trained; early
+    stopping comes after it, so it judges and keeps the averaged weights.
     """
     chosen: list[keras.callbacks.Callback] = [
         LearningRateLogger(),
+        *checkpoint_callbacks,
+        *ema_swap(params),
         keras.callbacks.EarlyStopping(
             monitor="val_loss",
             patience=params["early_stopping_patience"],
@@ -81,6 +107,14 @@ def callbacks(params: Mapping[str, Any], epoch_offset: int = 0) -> list[keras.ca
     if mlflow is not None and mlflow.active_run() is not None:
         chosen.append(MlflowEpochMetrics(mlflow, epoch_offset))
     return chosen
+
+
+def ema_swap(params: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
+    """With `train.ema_momentum`: the moving average in the model at each epoch's end, so
+    validation, early stopping and the kept best weights are those of the average."""
+    if params["ema_momentum"] is None:
+        return []
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -102,7 +102,7 @@ def _fit_on_images(
         epochs=train["epochs"],
         shuffle=False,  # train_data reshuffles itself every epoch; Keras cannot shuffle tf.data
         class_weight=class_weight,
-        callbacks=[*fitting.callbacks(train), *checkpoints.resumable(checkpoint)],
+        callbacks=fitting.callbacks(train, checkpoint_callbacks=checkpoints.resumable(checkpoint)),
         verbose=2,
     )
     return checkpoints.recorded_history(checkpoint)

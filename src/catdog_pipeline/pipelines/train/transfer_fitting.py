@@ -157,6 +157,7 @@ def fine_tune(
         **params,
         "learning_rate": transfer["fine_tune_learning_rate"],
         "epochs": transfer["fine_tune_epochs"],
+        "warmup_epochs": 0,
     }
     with distribution.scope():
         fitting.compile_model(model, tuning, steps_per_epoch)
@@ -166,10 +167,11 @@ def fine_tune(
         epochs=transfer["fine_tune_epochs"],
         shuffle=False,
         class_weight=class_weight,
-        callbacks=[
-            *fitting.callbacks(tuning, epoch_offset=epochs_done),
-            *checkpoints.resumable(checkpoint / "fine_tune"),
-        ],
+        callbacks=fitting.callbacks(
+            tuning,
+            epoch_offset=epochs_done,
+            checkpoint_callbacks=checkpoints.resumable(checkpoint / "fine_tune"),
+        ),
         verbose=2,
     )
     return checkpoints.recorded_history(checkpoint / "fine_tune")
