@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -196,3 +198,24 @@ def test_load_with_an_altered_shard_keeps_the_folder_and_names_the_shard(dataset
 def test_load_without_shards_says_what_to_run(dataset):
     with pytest.raises(DatasetError, match=r"dvc repro.*dvc pull"):
         dataset.load()
+
+
+def test_two_processes_loading_at_once_unpack_once_and_both_read_a_whole_folder(dataset, tmp_path):
+    dataset.save(image_folder(tmp_path / "staging" / "clean", FILES))
+    shutil.rmtree(tmp_path / "data" / "images")
+    data = tmp_path / "data"
+    code = (
+        "import json, sys; from catdog_pipeline.datasets import ShardedImageFolderDataset as D; "
+        f"folder = D(path='{data / 'image_shards'}', unpacked='{data / 'images'}').load(); "
+        "print(json.dumps(sorted(p.name for p in folder.rglob('*.jpg'))))"
+    )
+    readers = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+
+    listings = [json.loads(reader.communicate(timeout=120)[0]) for reader in readers]
+
+    assert all(reader.returncode == 0 for reader in readers)
+    assert listings[0] == listings[1] == sorted(Path(name).name for name in FILES)
+    assert tree(data / "images") == FILES

@@ -121,50 +121,47 @@ class ShardedImageFolderDataset(AbstractDataset[Path, Path]):
         shard_mib: float = 64,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._shards = ImageFolderDataset(path)
-        self._unpacked = ImageFolderDataset(unpacked)
+        self._shards, self._folder = Path(path), Path(unpacked)
         self._shard_bytes = int(shard_mib * 2**20)
-        self._lock = FileLock(Path(unpacked).with_name(f".{Path(unpacked).name}.lock"))
+        self._lock = FileLock(self._folder.with_name(f".{self._folder.name}.lock"))
         self.metadata = metadata
 
     def load(self) -> Path:
-        folder = self._unpacked._path
         with self._lock:
-            digest = _as_dataset_error(image_shards.index_digest, self._shards._path)
-            stamp = folder / self.STAMP
+            digest = _as_dataset_error(image_shards.index_digest, self._shards)
+            stamp = self._folder / self.STAMP
             if stamp.is_file() and stamp.read_text() == digest:
-                return folder
-            logger.info("Unpacking %s into %s", self._shards._path, folder)
-            staged = _sibling_folder(folder)
+                return self._folder
+            logger.info("Unpacking %s into %s", self._shards, self._folder)
+            staged = _sibling_folder(self._folder)
             try:
-                _as_dataset_error(image_shards.unpack, self._shards._path, staged)
+                _as_dataset_error(image_shards.unpack, self._shards, staged)
                 (staged / self.STAMP).write_text(digest)
-                self._unpacked.save(staged)
+                ImageFolderDataset(str(self._folder)).save(staged)
             finally:
                 shutil.rmtree(staged, ignore_errors=True)
-        return folder
+        return self._folder
 
     def save(self, data: Path) -> None:
         staged = Path(data)
         if not staged.is_dir():
-            raise DatasetError(f"Cannot save '{self._shards._path}': '{staged}' is not a folder.")
+            raise DatasetError(f"Cannot save '{self._shards}': '{staged}' is not a folder.")
         (staged / self.STAMP).unlink(missing_ok=True)
-        shards = self._shards._path
         with self._lock:
-            packed = _sibling_folder(shards)
+            packed = _sibling_folder(self._shards)
             try:
-                image_shards.pack(staged, packed, self._shard_bytes, previous=shards)
+                image_shards.pack(staged, packed, self._shard_bytes, previous=self._shards)
                 (staged / self.STAMP).write_text(image_shards.index_digest(packed))
-                self._shards.save(packed)
+                ImageFolderDataset(str(self._shards)).save(packed)
             finally:
                 shutil.rmtree(packed, ignore_errors=True)
-            self._unpacked.save(staged)
+            ImageFolderDataset(str(self._folder)).save(staged)
 
     def _exists(self) -> bool:
-        return (self._shards._path / image_shards.INDEX).is_file()
+        return (self._shards / image_shards.INDEX).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._shards._path), "unpacked": str(self._unpacked._path)}
+        return {"path": str(self._shards), "unpacked": str(self._folder)}
 
 
 def _sibling_folder(target: Path) -> Path:
