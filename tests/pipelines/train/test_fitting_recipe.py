@@ -54,13 +54,16 @@ def test_warmup_as_long_as_the_training_is_refused():
         validate_params(params)
 
 
-def fit_tiny(ema_momentum: float | None) -> tuple[keras.Model, float, keras.callbacks.History]:
-    """A logistic regression fitted 5 epochs; returns it, how far its weights moved, history."""
+def fit_tiny(ema_momentum: float | None, *layers: keras.layers.Layer):
+    """A logistic regression (after `layers`) fitted 5 epochs on inputs of mean 3; returns it,
+    how far each of its weights moved, its history and its data."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype("float32")
+    x = rng.normal(3.0, 1.0, size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 3.0).astype("float32")
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [keras.Input((4,)), *layers, keras.layers.Dense(1, activation="sigmoid")]
+    )
     start = model.get_weights()
     params = tiny_train_params(
         epochs=5,
@@ -79,20 +82,26 @@ def fit_tiny(ema_momentum: float | None) -> tuple[keras.Model, float, keras.call
         callbacks=fitting.callbacks(params),
         verbose=0,
     )
-    moved = sum(float(np.abs(a - b).sum()) for a, b in zip(model.get_weights(), start, strict=True))
-    return model, moved, history
+    moved = [float(np.abs(a - b).sum()) for a, b in zip(model.get_weights(), start, strict=True)]
+    return model, moved, history, (x, y)
 
 
 def test_the_moving_average_is_what_is_validated_and_kept():
-    plain_model, plain_moved, _ = fit_tiny(None)
+    _, plain_moved, _, _ = fit_tiny(None)
     # Momentum near 1: the average hardly leaves the weights of the first step.
-    averaged_model, averaged_moved, history = fit_tiny(0.9999)
+    averaged_model, averaged_moved, history, (x, y) = fit_tiny(0.9999)
 
-    assert averaged_moved < 0.3 * plain_moved
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype("float32")
+    assert sum(averaged_moved) < 0.3 * sum(plain_moved)
     kept_loss = averaged_model.evaluate(x, y, verbose=0)[0]
     assert kept_loss == pytest.approx(min(history.history["val_loss"]), rel=1e-5)
+
+
+def test_batch_norm_statistics_are_averaged_with_the_weights():
+    # get_weights() order of a BatchNormalization: gamma, beta, moving mean, moving variance.
+    _, plain_moved, _, _ = fit_tiny(None, keras.layers.BatchNormalization())
+    _, averaged_moved, _, _ = fit_tiny(0.9999, keras.layers.BatchNormalization())
+
+    assert averaged_moved[2] < 0.3 * plain_moved[2]  # the moving mean, on its way towards 3
 
 
 def test_a_training_with_warmup_and_the_average_saves_a_loadable_model(

@@ -33,19 +33,15 @@ def compile_model(model: keras.Model, params: Mapping[str, Any], steps_per_epoch
 
 
 def optimizer(params: Mapping[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The `train.optimizer` at `learning_rate(...)`, keeping a moving average of the weights
-    when `train.ema_momentum` is set (swapped in for validation and the final model)."""
+    """The `train.optimizer` at `learning_rate(...)`."""
     name, rate = params["optimizer"], learning_rate(params, steps_per_epoch)
-    ema = {"use_ema": params["ema_momentum"] is not None}
-    if ema["use_ema"]:
-        ema["ema_momentum"] = float(params["ema_momentum"])
     if name == "adam":
-        return keras.optimizers.Adam(rate, **ema)
+        return keras.optimizers.Adam(rate)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, **ema)
+        return keras.optimizers.AdamW(rate)
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **ema)
-    return keras.optimizers.RMSprop(rate, **ema)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    return keras.optimizers.RMSprop(rate)
 
 
 def learning_rate(
@@ -94,7 +90,7 @@ def callbacks(
     chosen: list[keras.callbacks.Callback] = [
         LearningRateLogger(),
         *checkpoint_callbacks,
-        *ema_swap(params),
+        *weight_average(params),
         keras.callbacks.EarlyStopping(
             monitor="val_loss",
             patience=params["early_stopping_patience"],
@@ -109,12 +105,61 @@ def callbacks(
     return chosen
 
 
-def ema_swap(params: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
-    """With `train.ema_momentum`: the moving average in the model at each epoch's end, so
-    validation, early stopping and the kept best weights are those of the average."""
-    if params["ema_momentum"] is None:
-        return []
-    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+def weight_average(params: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
+    """`WeightAverage` when `train.ema_momentum` is set."""
+    momentum = params["ema_momentum"]
+    return [] if momentum is None else [WeightAverage(float(momentum))]
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """An exponential moving average of the model's weights, batch-norm statistics included.
+
+    Keras' own (`use_ema` optimizers) averages only the trainable weights, so the averaged
+    kernels meet the batch-norm statistics of the raw ones: on the 12k archive that held
+    xception_mini's validation accuracy at 0.50-0.61 while it trained at 0.64-0.81. Here every
+    float weight is averaged after each batch; the average is in the model while validating
+    and from each epoch's end to the next epoch's start, so early stopping judges and keeps it
+    and it is the model `fit` leaves. Checkpoints listed before this callback save the weights
+    being trained; on a resume the average starts again from them.
+    """
+
+    def __init__(self, momentum: float) -> None:
+        super().__init__()
+        self._momentum = momentum
+        self._trained: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._averaged = [v for v in self.model.weights if "float" in str(v.dtype)]
+        self._average = [np.array(keras.ops.convert_to_numpy(v)) for v in self._averaged]
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for average, variable in zip(self._average, self._averaged, strict=True):
+            average *= self._momentum
+            average += (1 - self._momentum) * keras.ops.convert_to_numpy(variable)
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._swap_in()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self._swap_out()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._swap_in()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._swap_out()
+
+    def _swap_in(self) -> None:
+        if self._trained is None:
+            self._trained = [keras.ops.convert_to_numpy(v) for v in self._averaged]
+            for variable, average in zip(self._averaged, self._average, strict=True):
+                variable.assign(average)
+
+    def _swap_out(self) -> None:
+        if self._trained is not None:
+            for variable, trained in zip(self._averaged, self._trained, strict=True):
+                variable.assign(trained)
+            self._trained = None
 
 
 class LearningRateLogger(keras.callbacks.Callback):
