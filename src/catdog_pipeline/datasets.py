@@ -89,8 +89,7 @@ class ImageFolderDataset(AbstractDataset[Path, Path]):
         """Return `staged` moved beside the target (same file system), so the swap is a rename."""
         if staged.parent.resolve() == self._path.parent.resolve():
             return staged
-        prefix = f".{self._path.name}.new-{os.getpid()}-"
-        sibling = Path(tempfile.mkdtemp(prefix=prefix, dir=self._path.parent))
+        sibling = _sibling_folder(self._path)
         sibling.rmdir()
         shutil.move(staged, sibling)
         return sibling

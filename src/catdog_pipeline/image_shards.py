@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import tarfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,28 +70,27 @@ def pack(folder: Path, shards: Path, shard_bytes: int, previous: Path | None = N
     entries = []
     with tqdm(total=len(sizes), desc="pack shards", unit="img", mininterval=1.0) as progress:
         for number, members in enumerate(layout):
-            entries.append(write_shard(folder, shards / f"shard-{number:06d}.tar", members))
+            shard = shards / f"shard-{number:06d}.tar"
+            entries.append(write_shard(folder, shard, {name: sizes[name] for name in members}))
             progress.update(len(members))
     index = {"format": FORMAT, "images": len(sizes), "shards": entries}
     write_index(shards, index)
     return index
 
 
-def write_shard(folder: Path, path: Path, members: Iterable[str]) -> dict[str, Any]:
-    """One uncompressed tar of `members` (paths under `folder`), the same bytes every time."""
-    count = 0
+def write_shard(folder: Path, path: Path, members: Mapping[str, int]) -> dict[str, Any]:
+    """One uncompressed tar of `members` (path under `folder` -> size), in their order, the
+    same bytes every time."""
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name in members:
+        for name, size in members.items():
             info = tarfile.TarInfo(name)
-            info.size = (folder / name).stat().st_size
-            info.mode = 0o644
+            info.size, info.mode = size, 0o644
             with open(folder / name, "rb") as source:
                 tar.addfile(info, source)
-            count += 1
     return {
         "name": path.name,
         "sha256": file_sha256(path),
-        "images": count,
+        "images": len(members),
         "bytes": path.stat().st_size,
     }
 
