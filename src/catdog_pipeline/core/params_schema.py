@@ -30,6 +30,8 @@ LR_SCHEDULES = ("constant", "cosine")
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # train.distribution
 BACKBONES = (
     "EfficientNetLite0",
+    "EfficientNetLite1",
+    "EfficientNetLite2",
     "MobileNetV3Small",
     "MobileNetV3Large",
     "EfficientNetB0",

