@@ -11,7 +11,9 @@ the folded function at each of `--batch-sizes`; and, as a ceiling for this CPU, 
 network run by another engine: TensorFlow Lite with XNNPACK, one image per call, one
 interpreter on both cores and two single-threaded interpreters side by side. Images/s is the
 images over the mean time of `--repeats` calls after one warm-up call; decoding and resizing
-are not included. Also reports the largest difference between the copies' probabilities.
+are not included. Also reports the largest difference between the copies' probabilities, and
+an interleaved A/B of two ways to run flip: two calls (what core/inference.py does) against
+one call on the images and their mirror images as one batch of 2n (median ms per call).
 """
 
 from __future__ import annotations
@@ -86,6 +88,38 @@ def tflite_ceiling(folded_model, image: np.ndarray, repeats: int) -> dict[str, f
     return results
 
 
+def flip_one_batch_ab(model, batches: dict[int, np.ndarray], rounds: int = 5) -> dict:
+    """Median ms per call of flip as two calls and as one batch of 2n, alternating."""
+    import tensorflow as tf
+
+    @tf.function
+    def two_calls(batch):
+        plain = tf.reshape(model(batch, training=False), [-1])
+        mirrored = tf.reshape(model(tf.reverse(batch, axis=[2]), training=False), [-1])
+        return (plain + mirrored) / 2
+
+    @tf.function
+    def one_batch(batch):
+        both = tf.concat([batch, tf.reverse(batch, axis=[2])], axis=0)
+        answers = tf.reshape(model(both, training=False), [2, -1])
+        return (answers[0] + answers[1]) / 2
+
+    results = {}
+    for size, batch in batches.items():
+        calls = max(3, 64 // size)
+        milliseconds: dict[str, list[float]] = {"two_calls": [], "one_batch": []}
+        for function in (two_calls, one_batch):
+            function(batch)
+        for _ in range(rounds):
+            for name, function in (("two_calls", two_calls), ("one_batch", one_batch)):
+                started = time.perf_counter()
+                for _ in range(calls):
+                    function(batch)
+                milliseconds[name].append(1000 * (time.perf_counter() - started) / calls)
+        results[str(size)] = {k: round(float(np.median(v)), 1) for k, v in milliseconds.items()}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("data/06_models/model.keras"))
@@ -132,8 +166,13 @@ def main() -> None:
         by_batch[str(size)] = round(rate, 1)
         print(f"folded_no_tta batch {size}", by_batch[str(size)], "images/s", flush=True)
     results["folded_no_tta_images_per_s_by_batch_size"] = by_batch
+    folded = folding.fold_batch_norms(model)
+    sizes = (1, args.batch_size)
+    ab = flip_one_batch_ab(folded, {size: tf.constant(random_batch(size)) for size in sizes})
+    results["flip_ms_per_call_two_calls_vs_one_batch"] = ab
+    print("flip, ms per call, by batch size:", ab, flush=True)
     if not args.no_tflite:
-        ceiling = tflite_ceiling(folding.fold_batch_norms(model), random_batch(1), 100)
+        ceiling = tflite_ceiling(folded, random_batch(1), 100)
         results["no_tta_other_engine"] = ceiling
         print(ceiling, flush=True)
     save_results("bench_inference", results)
