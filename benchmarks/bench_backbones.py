@@ -5,10 +5,11 @@
 
 Uses a trained project's split (`--project`, as `dvc repro` left it: data/03_primary/split.parquet
 and the clean images). For each backbone, at its native resolution (224, 240, 260 px; the clean
-images are resized to it inside the graph), extracts the pooled features of `--train-images`
+images are resized to it in the tf.data input), extracts the pooled features of `--train-images`
 photos of the train split (seeded sample) and their mirror images, fits a logistic regression on
 them (scikit-learn, standardised features) and scores the whole test split: accuracy, log loss,
-and the feature extraction's milliseconds per image on this machine. The frozen-feature head is
+and milliseconds per image for the train photos' features (reading and resizing included), with
+the train and audit stages' own extraction (core/features.py). The frozen-feature head is
 what `train.transfer.freeze_backbone: true` trains, so this ranks the backbones for that recipe
 without a full training run each. Writes benchmarks/results/bench_backbones.json.
 """
@@ -31,23 +32,15 @@ from machine import describe_machine, save_results  # noqa: E402
 NATIVE_SIZE = {"EfficientNetLite0": 224, "EfficientNetLite1": 240, "EfficientNetLite2": 260}
 
 
-def features(extractor, images, size: int, *, mirrored: bool) -> tuple[np.ndarray, float]:
-    """Pooled features of every image (resized to `size`), and the milliseconds per image."""
+def resized(images, size: int):
+    """The (uint8 image, label) batches with the images resized to `size` x `size`."""
     import tensorflow as tf
 
-    @tf.function
-    def run(batch: tf.Tensor) -> tf.Tensor:
+    def resize(batch: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         pixels = tf.image.resize(tf.cast(batch, tf.float32), (size, size))
-        pixels = tf.image.flip_left_right(pixels) if mirrored else pixels
-        return extractor(tf.cast(tf.round(pixels), tf.uint8), training=False)
+        return tf.cast(tf.round(pixels), tf.uint8), labels
 
-    chunks, seconds, count = [], 0.0, 0
-    for batch, _ in images:
-        started = time.perf_counter()
-        chunks.append(run(batch).numpy())
-        seconds += time.perf_counter() - started
-        count += len(batch)
-    return np.concatenate(chunks), 1000 * seconds / count
+    return images.map(resize)
 
 
 def main() -> None:
@@ -64,8 +57,9 @@ def main() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from catdog_pipeline.core import features as core_features
     from catdog_pipeline.core import tf_input
+    from catdog_pipeline.core.features import extract_features as extract
+    from catdog_pipeline.core.features import pretrained_feature_extractor
 
     manifest = pd.read_parquet(manifest_path)
     folder = args.project / "data/02_intermediate/images"
@@ -75,13 +69,14 @@ def main() -> None:
     params = yaml.safe_load((args.project / "params.yaml").read_text())
     clean_size = tuple(int(side) for side in params["image"]["size"])
 
-    def dataset(split: str):
-        return tf_input.image_dataset(
+    def dataset(split: str, size: int):
+        images = tf_input.image_dataset(
             tf_input.image_files(sample, folder, split),
             tf_input.split_labels(sample, split),
             image_size=clean_size,
             batch_size=64,
         )
+        return resized(images, size)
 
     train_labels = tf_input.split_labels(sample, "train")
     test_labels = tf_input.split_labels(sample, "test")
@@ -90,10 +85,12 @@ def main() -> None:
     results.update(test_photos=len(test_labels), clean_image_size=list(clean_size))
     for name in args.backbones:
         size = NATIVE_SIZE[name]
-        extractor = core_features.pretrained_feature_extractor((size, size), name, "package")
-        train, milliseconds = features(extractor, dataset("train"), size, mirrored=False)
-        mirrored, _ = features(extractor, dataset("train"), size, mirrored=True)
-        test, _ = features(extractor, dataset("test"), size, mirrored=False)
+        extractor = pretrained_feature_extractor((size, size), name, "package")
+        started = time.perf_counter()
+        train = extract(extractor, dataset("train", size), mirrored=False, description=name)
+        milliseconds = 1000 * (time.perf_counter() - started) / len(train)
+        mirrored = extract(extractor, dataset("train", size), mirrored=True, description=name)
+        test = extract(extractor, dataset("test", size), mirrored=False, description=name)
         head = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
         head.fit(np.concatenate([train, mirrored]), np.concatenate([train_labels, train_labels]))
         p_dog = head.predict_proba(test)[:, 1]

@@ -89,14 +89,13 @@ def tflite_ceiling(folded_model, image: np.ndarray, repeats: int) -> dict[str, f
 
 
 def flip_one_batch_ab(model, batches: dict[int, np.ndarray], rounds: int = 5) -> dict:
-    """Median ms per call of flip as two calls and as one batch of 2n, alternating."""
+    """Median ms per call of flip as two calls (core/inference.py) and as one batch of 2n,
+    alternating; `model` has its batch norms folded already."""
     import tensorflow as tf
 
-    @tf.function
-    def two_calls(batch):
-        plain = tf.reshape(model(batch, training=False), [-1])
-        mirrored = tf.reshape(model(tf.reverse(batch, axis=[2]), training=False), [-1])
-        return (plain + mirrored) / 2
+    from catdog_pipeline.core import inference
+
+    two_calls = tf.function(inference.probability_function(model, "flip"))
 
     @tf.function
     def one_batch(batch):
